@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine's public API: all the shim knows of it. */
+#ifndef CRYO_ENGINE_CRYO_H
+#define CRYO_ENGINE_CRYO_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct cr_dump_opts {
+	pid_t pid; /* root of the tree to dump */
+	const char *images_dir;
+	bool leave_running; /* resume the tree after the dump instead of killing it */
+};
+
+struct cr_restore_opts {
+	const char *images_dir;
+};
+
+struct cr_stats {
+	unsigned long long frozen_us; /* from freeze to kill or resume */
+	unsigned long long pages_written;
+	unsigned long long pages_restored;
+};
+
+/* Dump the tree; on failure it is left running as it was. */
+int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats);
+/*
+ * Restore the tree as a child of the caller; returns once it runs, with its root pid.
+ * On failure nothing restored is left behind.
+ */
+int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_stats *stats);
+
+/* Probe every kernel feature the engine uses; prints one line each. 0 when all are there. */
+int cr_check(void);
+
+#endif

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* Types shared by the engine's dump and restore stages. */
+#ifndef CRYO_ENGINE_INTERNAL_H
+#define CRYO_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/arch/x86_64/arch.h"
+#include "engine/cryo.h"
+#include "engine/image.h"
+#include "engine/proc.h"
+#include "img-files.pb-c.h"
+#include "img-inventory.pb-c.h"
+#include "img-mm.pb-c.h"
+#include "img-task.pb-c.h"
+
+/*
+ * A stopped thread that runs syscalls on cryo's behalf: at dump the seized task, at restore
+ * the puppet being rebuilt. Every signal is blocked in it while it serves.
+ */
+struct puppet {
+	pid_t pid;
+	arch_regs_t base; /* registers the syscalls start from */
+	uint64_t sys_ip; /* address of a syscall instruction in the task's vdso */
+	uint64_t scratch; /* scratch mapping in the task, 0 if none */
+};
+
+#define PUPPET_SCRATCH_LEN (64UL * 1024)
+
+/* Find the syscall instruction in the task's vdso at @vdso_start and take its registers. */
+int puppet_init(struct puppet *p, pid_t pid, uint64_t vdso_start, uint64_t vdso_len);
+/* Run syscall @nr in the puppet: the result, or -errno (also for a ptrace failure). */
+long puppet_syscall(struct puppet *p, long nr, const uint64_t args[6]);
+#define puppet_sys(p, nr, ...) puppet_syscall((p), (nr), (const uint64_t[6]){ __VA_ARGS__ })
+/* Map the scratch area, at @addr exactly if not 0. */
+int puppet_map_scratch(struct puppet *p, uint64_t addr);
+int puppet_unmap_scratch(struct puppet *p);
+/* Copy @len bytes to scratch offset @off; returns the remote address through @ret_addr. */
+int puppet_put(struct puppet *p, size_t off, const void *buf, size_t len, uint64_t *ret_addr);
+int puppet_get(struct puppet *p, size_t off, void *buf, size_t len);
+/* Write or read the task's memory at @addr. */
+int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/* Freeze one task with PTRACE_SEIZE + PTRACE_INTERRUPT; undone by task_unseize. */
+int task_seize(pid_t pid);
+int task_unseize(pid_t pid);
+/* Refuse a tree this engine can't take yet (threads, children), naming the reason. */
+int task_check_supported(pid_t pid);
+
+/* Files: one entry per open file description, shared by fds that point at it. */
+struct file_table {
+	FileEntry **files;
+	size_t n;
+	/* (dev, ino) of each entry, and a pid/fd holding it for kcmp; fd -1 if none. */
+	struct file_key {
+		uint64_t dev, ino;
+		pid_t pid;
+		int fd;
+	} *keys;
+};
+
+struct dump_ctx {
+	const struct cr_dump_opts *opts;
+	pid_t pid;
+	int dirfd;
+	struct puppet pup;
+	TaskEntry *task;
+	MmEntry *mm;
+	struct proc_vma *vmas;
+	size_t nr_vmas;
+	struct file_table ft;
+	FdEntry **fds;
+	size_t nr_fds;
+	PipeDataEntry **pipe_data;
+	size_t nr_pipe_data;
+	uint64_t pages_written;
+	uint64_t frozen_at_us;
+};
+
+struct rst_ctx {
+	const struct cr_restore_opts *opts;
+	int dirfd;
+	InventoryEntry *inv;
+	TaskEntry *task;
+	MmEntry *mm;
+	VmaEntry **vmas;
+	size_t nr_vmas;
+	PagemapEntry **pagemap;
+	size_t nr_pagemap;
+	FileEntry **files;
+	size_t nr_files;
+	FdEntry **fds;
+	size_t nr_fds;
+	PipeDataEntry **pipe_data;
+	size_t nr_pipe_data;
+	struct puppet pup;
+	int pidfd;
+	uint64_t pages_restored;
+};
+
+/* Stage timing: logged at info level with its duration. */
+#define STAGE(name, expr)                                                                          \
+	({                                                                                         \
+		unsigned long long _t0 = log_now_us();                                             \
+		int _r = (expr);                                                                   \
+		pr_info("stage %-18s %s in %llu us", name, _r < 0 ? "failed" : "done",             \
+			log_now_us() - _t0);                                                       \
+		_r;                                                                                \
+	})
+
+/* Image file names of one process. */
+#define IMG_NAME(buf, what, pid) (snprintf(buf, sizeof(buf), "%s-%d.img", what, pid), buf)
+
+int inventory_dump(struct dump_ctx *d);
+int inventory_check(struct rst_ctx *r);
+
+int mm_dump(struct dump_ctx *d);
+int mm_prepare(struct rst_ctx *r);
+int mm_restore_vdso(struct rst_ctx *r);
+int mm_restore_vmas(struct rst_ctx *r);
+int mm_restore_finish(struct rst_ctx *r);
+/* The vdso unit [vvar]...[vdso] of @vmas: start and length; -ENOENT if absent. */
+int mm_vdso_unit(const struct proc_vma *vmas, size_t n, uint64_t *ret_start, uint64_t *ret_len,
+		 uint64_t *ret_vdso);
+
+int pages_dump(struct dump_ctx *d);
+int pages_restore(struct rst_ctx *r);
+
+int task_dump_misc(struct dump_ctx *d);
+int task_restore_misc(struct rst_ctx *r);
+int task_restore_creds(struct rst_ctx *r);
+
+int signals_dump(struct dump_ctx *d);
+int signals_dump_pending(struct dump_ctx *d);
+int signals_restore(struct rst_ctx *r);
+int signals_restore_pending(struct rst_ctx *r);
+
+int timers_dump(struct dump_ctx *d);
+int timers_restore(struct rst_ctx *r);
+
+int files_dump(struct dump_ctx *d);
+int files_prepare(struct rst_ctx *r);
+int files_restore(struct rst_ctx *r);
+/* Add (or find) the file at @path (held open as @fd by @pid, or -1) to the table: its id. */
+int files_dump_path(struct dump_ctx *d, const char *path, pid_t pid, int fd, uint64_t *ret_id);
+/* Open file @id in the puppet with @flags: the remote fd. */
+int files_open_remote(struct rst_ctx *r, uint64_t id, int flags, int *ret_fd);
+const FileEntry *files_find(struct rst_ctx *r, uint64_t id);
+
+#endif

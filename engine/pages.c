@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/* Memory contents: present pages found with PAGEMAP_SCAN, copied in large batches. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "common/log.h"
+#include "common/missing.h"
+#include "common/util.h"
+#include "engine/internal.h"
+
+#define SCAN_VEC 4096
+/* Pages copied per batch at dump: big enough to amortise syscalls, small enough to stay hot. */
+#define DUMP_BATCH (8UL << 20)
+#define BATCH_IOV 1024
+
+struct run {
+	uint64_t vaddr, len;
+	bool readable; /* else read through /proc/PID/mem */
+};
+
+struct runs {
+	struct run *v;
+	size_t n;
+};
+
+static void runs_add(struct runs *rs, uint64_t start, uint64_t end, bool readable)
+{
+	if (rs->n && rs->v[rs->n - 1].vaddr + rs->v[rs->n - 1].len == start &&
+	    rs->v[rs->n - 1].readable == readable) {
+		rs->v[rs->n - 1].len += end - start;
+		return;
+	}
+	if ((rs->n & (rs->n - 1)) == 0)
+		rs->v = xrealloc_array(rs->v, rs->n ? rs->n * 2 : 64, sizeof(*rs->v));
+	rs->v[rs->n++] = (struct run){ .vaddr = start, .len = end - start, .readable = readable };
+}
+
+/* Which pages of a mapping hold state of their own: PAGEMAP_SCAN category filters. */
+static bool scan_filter(const struct proc_vma *v, struct pm_scan_arg *a)
+{
+	a->category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+	/* A page mapped to the shared zero page was only read: it is zero after restore too. */
+	a->category_inverted = PAGE_IS_PFNZERO;
+	a->category_mask = PAGE_IS_PFNZERO;
+	switch (v->kind) {
+	case VMA_KIND__VMA_ANON_PRIVATE:
+	case VMA_KIND__VMA_ANON_SHARED:
+		return true;
+	case VMA_KIND__VMA_FILE_PRIVATE:
+		/* Clean file pages come back from the file; only copied-on-write ones are saved. */
+		a->category_inverted |= PAGE_IS_FILE;
+		a->category_mask |= PAGE_IS_FILE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int scan_vma(int pm_fd, const struct proc_vma *v, struct runs *rs, struct page_region *vec)
+{
+	struct pm_scan_arg a = { .size = sizeof(a), .vec = (uint64_t)(uintptr_t)vec,
+				 .vec_len = SCAN_VEC };
+	uint64_t pos = v->start;
+
+	if (!scan_filter(v, &a))
+		return 0;
+	while (pos < v->end) {
+		long n;
+
+		a.start = pos;
+		a.end = v->end;
+		n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			runs_add(rs, vec[i].start, vec[i].end, v->prot & PROT_READ);
+		if (a.walk_end <= pos)
+			return -EIO;
+		pos = a.walk_end;
+	}
+	return 0;
+}
+
+static int scan_all(struct dump_ctx *d, struct runs *rs)
+{
+	_cleanup_free_ struct page_region *vec = xcalloc(SCAN_VEC, sizeof(*vec));
+	_cleanup_close_ int pm_fd = -1;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", d->pid);
+	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, path);
+	for (size_t i = 0; i < d->nr_vmas; i++) {
+		int r = scan_vma(pm_fd, &d->vmas[i], rs, vec);
+
+		if (r < 0)
+			return pr_err_errno(r, "task %d: can't scan pages of %lx-%lx", d->pid,
+					    (unsigned long)d->vmas[i].start,
+					    (unsigned long)d->vmas[i].end);
+	}
+	return 0;
+}
+
+/* Read @len bytes at @addr of a mapping the task can't read itself (PROT_NONE and such). */
+static int read_via_mem(struct dump_ctx *d, int *mem_fd, uint64_t addr, void *buf, size_t len)
+{
+	if (*mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", d->pid);
+		*mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*mem_fd < 0)
+			return -errno;
+	}
+	return pread_full(*mem_fd, buf, len, (off_t)addr);
+}
+
+/* Copy the runs' pages into the pages file, a batch of up to DUMP_BATCH bytes at a time. */
+static int copy_runs(struct dump_ctx *d, const struct runs *rs, int out)
+{
+	_cleanup_free_ uint8_t *buf = xmalloc(DUMP_BATCH);
+	_cleanup_close_ int mem_fd = -1;
+	struct iovec liov[BATCH_IOV], riov[BATCH_IOV];
+	size_t i = 0;
+	uint64_t off = 0; /* progress inside run i */
+
+	while (i < rs->n) {
+		size_t fill = 0, niov = 0;
+		ssize_t got;
+		int r;
+
+		if (!rs->v[i].readable) {
+			size_t chunk = MIN(DUMP_BATCH, rs->v[i].len - off);
+
+			r = read_via_mem(d, &mem_fd, rs->v[i].vaddr + off, buf, chunk);
+			if (r < 0)
+				return pr_err_errno(r, "task %d: can't read memory at %lx", d->pid,
+						    (unsigned long)(rs->v[i].vaddr + off));
+			fill = chunk;
+			off += chunk;
+			if (off == rs->v[i].len)
+				i++, off = 0;
+		} else {
+			while (i < rs->n && rs->v[i].readable && fill < DUMP_BATCH && niov < BATCH_IOV) {
+				size_t chunk = MIN(DUMP_BATCH - fill, rs->v[i].len - off);
+
+				riov[niov] = (struct iovec){ (void *)(rs->v[i].vaddr + off), chunk };
+				liov[niov++] = (struct iovec){ buf + fill, chunk };
+				fill += chunk;
+				off += chunk;
+				if (off == rs->v[i].len)
+					i++, off = 0;
+			}
+			got = process_vm_readv(d->pid, liov, niov, riov, niov, 0);
+			if (got < 0 || (size_t)got != fill)
+				return pr_err_errno(got < 0 ? -errno : -EFAULT,
+						    "task %d: can't read %zu bytes of its memory", d->pid,
+						    fill);
+		}
+		r = write_full(out, buf, fill);
+		if (r < 0)
+			return pr_err_errno(r, "image 'pages-%d.img': can't write", d->pid);
+		d->pages_written += fill / PAGE_SIZE;
+	}
+	return 0;
+}
+
+int pages_dump(struct dump_ctx *d)
+{
+	_cleanup_img_ struct img *pm = NULL;
+	_cleanup_free_ struct run *v = NULL;
+	_cleanup_close_ int out = -1;
+	struct runs rs = { 0 };
+	char name[64];
+	int r;
+
+	r = scan_all(d, &rs);
+	v = rs.v;
+	if (r < 0)
+		return r;
+	r = img_create(d->dirfd, IMG_NAME(name, "pagemap", d->pid), IMG_KIND__IMG_PAGEMAP, &pm);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rs.n; i++) {
+		PagemapEntry e = PAGEMAP_ENTRY__INIT;
+
+		e.has_vaddr = e.has_nr_pages = true;
+		e.vaddr = rs.v[i].vaddr;
+		e.nr_pages = rs.v[i].len / PAGE_SIZE;
+		r = img_write(pm, &e.base);
+		if (r < 0)
+			return r;
+	}
+	r = img_close(TAKE_PTR(pm));
+	if (r < 0)
+		return r;
+	/* Raw pages, page-aligned from offset 0, so restore can map the file directly. */
+	out = openat(d->dirfd, IMG_NAME(name, "pages", d->pid),
+		     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		return pr_err_errno(-errno, "image '%s': can't create", name);
+	return copy_runs(d, &rs, out);
+}
+
+/* ---- restore ---- */
+
+#define RST_MAX_RUNS (1UL << 24)
+#define RST_BATCH (256UL << 20)
+
+static const VmaEntry *vma_of(const struct rst_ctx *r, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < r->nr_vmas; i++)
+		if (r->vmas[i]->start <= start && end <= r->vmas[i]->end)
+			return r->vmas[i];
+	return NULL;
+}
+
+static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages)
+{
+	_cleanup_img_ struct img *img = NULL;
+	ProtobufCMessage *m;
+	uint64_t pages = 0, prev_end = 0;
+	char name[64];
+	int rr;
+
+	rr = img_open(r->dirfd, IMG_NAME(name, "pagemap", r->task->pid), IMG_KIND__IMG_PAGEMAP, &img);
+	if (rr < 0)
+		return rr;
+	while ((rr = img_read(img, &pagemap_entry__descriptor, &m)) > 0) {
+		PagemapEntry *e = (PagemapEntry *)m;
+		const VmaEntry *v;
+		uint64_t end;
+
+		if ((r->nr_pagemap & (r->nr_pagemap - 1)) == 0)
+			r->pagemap = xrealloc_array(r->pagemap, r->nr_pagemap ? r->nr_pagemap * 2 : 64,
+						    sizeof(*r->pagemap));
+		r->pagemap[r->nr_pagemap++] = e;
+		v = NULL;
+		if (r->nr_pagemap <= RST_MAX_RUNS && e->vaddr % PAGE_SIZE == 0 && e->nr_pages &&
+		    e->nr_pages < ARCH_TASK_SIZE / PAGE_SIZE && e->vaddr >= prev_end &&
+		    !__builtin_add_overflow(e->vaddr, e->nr_pages * PAGE_SIZE, &end))
+			v = vma_of(r, e->vaddr, end);
+		if (!v || v->kind == VMA_KIND__VMA_FILE_SHARED || v->kind >= VMA_KIND__VMA_VVAR)
+			return pr_err_ret(-EINVAL, "image '%s': run at %lx of %lu pages is corrupt",
+					  name, (unsigned long)e->vaddr, (unsigned long)e->nr_pages);
+		prev_end = end;
+		pages += e->nr_pages;
+	}
+	*ret_pages = pages;
+	return rr;
+}
+
+int pages_restore(struct rst_ctx *r)
+{
+	struct iovec liov[BATCH_IOV], riov[BATCH_IOV];
+	_cleanup_close_ int fd = -1;
+	uint64_t pages, off = 0, in_run = 0;
+	struct stat st;
+	uint8_t *map;
+	char name[64];
+	int rr = 0;
+
+	rr = read_pagemap(r, &pages);
+	if (rr < 0)
+		return rr;
+	fd = openat(r->dirfd, IMG_NAME(name, "pages", r->task->pid), O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return pr_err_errno(-errno, "image '%s': can't open", name);
+	if ((uint64_t)st.st_size != pages * PAGE_SIZE)
+		return pr_err_ret(-EINVAL, "image '%s': holds %llu bytes, pagemap says %llu", name,
+				  (unsigned long long)st.st_size,
+				  (unsigned long long)(pages * PAGE_SIZE));
+	if (!pages)
+		return 0;
+	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		return pr_err_errno(-errno, "image '%s': can't map", name);
+	for (size_t i = 0; i < r->nr_pagemap && rr == 0;) {
+		size_t n = 0, want = 0;
+		ssize_t got;
+
+		/* process_vm_writev moves at most MAX_RW_COUNT (~2 GiB) a call: batch below it. */
+		while (i < r->nr_pagemap && n < BATCH_IOV && want < RST_BATCH) {
+			uint64_t run = r->pagemap[i]->nr_pages * PAGE_SIZE;
+			size_t len = MIN(run - in_run, RST_BATCH - want);
+
+			liov[n] = (struct iovec){ map + off, len };
+			riov[n++] = (struct iovec){ (void *)(r->pagemap[i]->vaddr + in_run), len };
+			off += len;
+			want += len;
+			in_run += len;
+			if (in_run == run)
+				i++, in_run = 0;
+		}
+		got = process_vm_writev(r->pup.pid, liov, n, riov, n, 0);
+		if (got < 0 || (size_t)got != want)
+			rr = pr_err_errno(got < 0 ? -errno : -EFAULT,
+					  "task %d: can't write %zu bytes of memory", r->pup.pid, want);
+	}
+	munmap(map, st.st_size);
+	r->pages_restored = pages;
+	return rr;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* Parsers of /proc/PID text; they never log above debug level. */
+#ifndef CRYO_ENGINE_PROC_H
+#define CRYO_ENGINE_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* VmFlags of /proc/PID/smaps that matter for restore. */
+enum {
+	VMF_GROWSDOWN = 1 << 0, /* gd */
+	VMF_LOCKED = 1 << 1, /* lo */
+	VMF_MAYWRITE = 1 << 2, /* mw */
+	VMF_DONTDUMP = 1 << 3, /* dd */
+	VMF_DONTFORK = 1 << 4, /* dc */
+	VMF_WIPEONFORK = 1 << 5, /* wf */
+	VMF_HUGEPAGE = 1 << 6, /* hg */
+	VMF_NOHUGEPAGE = 1 << 7, /* nh */
+	VMF_MERGEABLE = 1 << 8, /* mg */
+	VMF_NORESERVE = 1 << 9, /* nr */
+	VMF_IO = 1 << 10, /* io: device memory, never dumpable */
+	VMF_PFNMAP = 1 << 11, /* pf */
+};
+
+struct proc_vma {
+	uint64_t start, end;
+	uint32_t prot; /* PROT_* */
+	bool shared;
+	uint64_t pgoff;
+	uint64_t dev; /* makedev(major, minor) */
+	uint64_t ino;
+	uint32_t vmflags; /* VMF_* */
+	char *path; /* NULL for an anonymous mapping, "[heap]" and friends verbatim */
+	int kind; /* left 0 by the parser: the engine's classification (VmaKind) */
+};
+
+/* Parse smaps text @buf into a new array. */
+int proc_parse_smaps_buf(char *buf, struct proc_vma **ret, size_t *ret_n);
+int proc_parse_smaps(pid_t pid, struct proc_vma **ret, size_t *ret_n);
+void proc_vmas_free(struct proc_vma *v, size_t n);
+
+/* Fields of /proc/PID/stat (man 5 proc numbering in comments). */
+struct proc_stat {
+	char state; /* 3 */
+	int ppid, pgid, sid; /* 4, 5, 6 */
+	unsigned int flags; /* 9 */
+	long nice; /* 19 */
+	long num_threads; /* 20 */
+	uint64_t start_code, end_code, start_stack; /* 26, 27, 28 */
+	int exit_signal; /* 38 */
+	uint64_t start_data, end_data, start_brk; /* 45, 46, 47 */
+	uint64_t arg_start, arg_end, env_start, env_end; /* 48-51 */
+};
+
+int proc_parse_stat_buf(char *buf, struct proc_stat *ret);
+int proc_parse_stat(pid_t pid, struct proc_stat *ret);
+
+#define PROC_MAX_GROUPS 65536
+
+struct proc_status {
+	uint32_t uids[4], gids[4];
+	uint32_t *groups;
+	size_t ngroups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int no_new_privs;
+	int seccomp;
+	uint32_t umask;
+	int threads;
+	uint32_t nspid_depth; /* number of pid namespaces the task is in */
+};
+
+int proc_parse_status_buf(char *buf, struct proc_status *ret);
+int proc_parse_status(pid_t pid, struct proc_status *ret);
+void proc_status_free(struct proc_status *st);
+
+struct proc_fdinfo {
+	uint64_t pos;
+	uint32_t flags;
+	uint64_t ino;
+};
+
+int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
+
+struct proc_timer {
+	int id;
+	int signo;
+	int notify; /* SIGEV_* */
+	int notify_tid;
+	uint64_t sigval;
+	int clock;
+};
+
+#define PROC_MAX_TIMERS 4096
+
+int proc_parse_timers_buf(char *buf, struct proc_timer **ret, size_t *ret_n);
+int proc_parse_timers(pid_t pid, struct proc_timer **ret, size_t *ret_n);
+
+#endif
