@@ -98,6 +98,8 @@ struct rst_ctx {
 	size_t nr_pipe_data;
 	struct puppet pup;
 	int pidfd;
+	int *file_fds; /* per file entry: its remote fd while fds are set up, or -1 */
+	int park_base; /* remote fds above this one are cryo's temporaries */
 	uint64_t pages_restored;
 };
 
@@ -137,11 +139,14 @@ int signals_dump(struct dump_ctx *d);
 int signals_dump_pending(struct dump_ctx *d);
 int signals_restore(struct rst_ctx *r);
 int signals_restore_pending(struct rst_ctx *r);
+/* 0 when the signal data of an image's task is within bounds. */
+int signals_check_image(const TaskEntry *t);
 
 int timers_dump(struct dump_ctx *d);
 int timers_restore(struct rst_ctx *r);
 
 int files_dump(struct dump_ctx *d);
+int files_write_images(struct dump_ctx *d);
 int files_prepare(struct rst_ctx *r);
 int files_restore(struct rst_ctx *r);
 /* Add (or find) the file at @path (held open as @fd by @pid, or -1) to the table: its id. */
@@ -149,5 +154,7 @@ int files_dump_path(struct dump_ctx *d, const char *path, pid_t pid, int fd, uin
 /* Open file @id in the puppet with @flags: the remote fd. */
 int files_open_remote(struct rst_ctx *r, uint64_t id, int flags, int *ret_fd);
 const FileEntry *files_find(struct rst_ctx *r, uint64_t id);
+/* Move remote fd @fd out of the way of the task's own fd numbers: the new fd. */
+int files_park(struct rst_ctx *r, int fd, int *ret_fd);
 
 #endif

@@ -173,9 +173,7 @@ int mm_dump(struct dump_ctx *d)
 	int r;
 
 	mm_entry__init(mm);
-	r = proc_parse_smaps(d->pid, &d->vmas, &d->nr_vmas);
-	if (r < 0)
-		return pr_err_errno(r, "task %d: can't parse '/proc/%d/smaps'", d->pid, d->pid);
+	/* d->vmas was read before the scratch area went in. */
 	if (d->nr_vmas > MM_MAX_VMAS)
 		return pr_err_ret(-E2BIG, "task %d: %zu mappings is over the %d limit", d->pid,
 				  d->nr_vmas, MM_MAX_VMAS);
@@ -469,7 +467,7 @@ static int restore_mm_fields(struct rst_ctx *r)
 	rr = puppet_put(&r->pup, 0, mm->auxv, map.auxv_size, &auxv_addr);
 	if (rr < 0)
 		return rr;
-	map.auxv = (uint64_t *)auxv_addr;
+	map.auxv = (__u64 *)auxv_addr;
 	rr = puppet_put(&r->pup, 4096, &map, sizeof(map), &map_addr);
 	if (rr < 0)
 		return rr;

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/* Fd tables: which open file each fd points at; file descriptions shared by several fds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "common/log.h"
+#include "common/missing.h"
+#include "common/util.h"
+#include "engine/files.h"
+
+#define FILES_MAX 65536
+#define FDS_MAX (1 << 20)
+
+static const struct file_ops *ops_of(FileKind kind)
+{
+	switch (kind) {
+	case FILE_KIND__FILE_REG:
+		return &reg_file_ops;
+	case FILE_KIND__FILE_CHR:
+		return &chr_file_ops;
+	case FILE_KIND__FILE_PIPE:
+		return &pipe_file_ops;
+	default:
+		return NULL;
+	}
+}
+
+static FileEntry *table_add(struct dump_ctx *d, const struct stat *st, pid_t pid, int fd)
+{
+	struct file_table *t = &d->ft;
+	FileEntry *f = xzalloc(sizeof(*f));
+
+	file_entry__init(f);
+	f->has_id = f->has_kind = f->has_flags = f->has_pos = true;
+	f->id = t->n + 1;
+	t->files = xrealloc_array(t->files, t->n + 1, sizeof(*t->files));
+	t->keys = xrealloc_array(t->keys, t->n + 1, sizeof(*t->keys));
+	t->files[t->n] = f;
+	t->keys[t->n] = (struct file_key){ .dev = st->st_dev, .ino = st->st_ino, .pid = pid, .fd = fd };
+	t->n++;
+	return f;
+}
+
+/* The entry for an open file description already seen: same inode and, by kcmp, same file. */
+static FileEntry *table_find(struct dump_ctx *d, const struct stat *st, pid_t pid, int fd)
+{
+	for (size_t i = 0; i < d->ft.n; i++) {
+		const struct file_key *k = &d->ft.keys[i];
+
+		if (k->dev != st->st_dev || k->ino != st->st_ino || (k->fd < 0) != (fd < 0))
+			continue;
+		if (fd < 0 || syscall(SYS_kcmp, k->pid, pid, KCMP_FILE, k->fd, fd) == 0)
+			return d->ft.files[i];
+	}
+	return NULL;
+}
+
+/* Files reached by path (exe, cwd, mapped files) rather than by an fd. */
+int files_dump_path(struct dump_ctx *d, const char *link, pid_t pid, int fd, uint64_t *ret_id)
+{
+	_cleanup_close_ int copy = open(link, O_PATH | O_CLOEXEC);
+	_cleanup_free_ char *target = NULL;
+	struct stat st;
+	FileEntry *f;
+	int r;
+
+	if (copy < 0 || fstat(copy, &st) < 0)
+		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, link);
+	f = table_find(d, &st, pid, fd);
+	if (f) {
+		*ret_id = f->id;
+		return 0;
+	}
+	r = readlink_alloc(link, &target);
+	if (r < 0)
+		return pr_err_errno(r, "task %d: can't read link '%s'", d->pid, link);
+	/* O_PATH can't be read: reopen for the contents checks. */
+	closep(&copy);
+	copy = open(link, O_RDONLY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+	if (copy < 0)
+		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, link);
+	f = table_add(d, &st, pid, fd);
+	f->kind = FILE_KIND__FILE_REG;
+	f->flags = O_RDONLY;
+	r = reg_file_ops.dump(d, f, copy, &st, target);
+	if (r < 0)
+		return r;
+	*ret_id = f->id;
+	return 0;
+}
+
+static int refuse_fd(struct dump_ctx *d, int fd, const char *link, const char *why)
+{
+	return pr_err_ret(-EOPNOTSUPP, "task %d: fd %d: '%s': %s", d->pid, fd, link, why);
+}
+
+static const struct file_ops *classify(struct dump_ctx *d, int fd, const struct stat *st,
+				       const char *link, int *ret)
+{
+	*ret = 0;
+	if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))
+		return &reg_file_ops;
+	if (S_ISCHR(st->st_mode))
+		return &chr_file_ops;
+	if (S_ISFIFO(st->st_mode) && !strncmp(link, "pipe:", 5))
+		return &pipe_file_ops;
+	if (S_ISFIFO(st->st_mode))
+		*ret = refuse_fd(d, fd, link, "named FIFOs are not supported yet");
+	else if (S_ISSOCK(st->st_mode))
+		*ret = refuse_fd(d, fd, link, "sockets are not supported yet");
+	else if (!strncmp(link, "anon_inode:", 11))
+		*ret = refuse_fd(d, fd, link, "this kind of file is not supported yet");
+	else
+		*ret = refuse_fd(d, fd, link, "unknown kind of file");
+	return NULL;
+}
+
+static int dump_one_fd(struct dump_ctx *d, int pidfd, int fd, struct img *img)
+{
+	_cleanup_close_ int copy = -1;
+	_cleanup_free_ char *link = NULL;
+	const struct file_ops *ops;
+	FdEntry e = FD_ENTRY__INIT;
+	struct proc_fdinfo info;
+	struct stat st;
+	char path[64];
+	FileEntry *f;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", d->pid, fd);
+	r = readlink_alloc(path, &link);
+	if (r == 0)
+		r = proc_parse_fdinfo(d->pid, fd, &info);
+	if (r < 0)
+		return pr_err_errno(r, "task %d: fd %d: can't inspect", d->pid, fd);
+	/* pidfd_getfd (Linux 5.6) hands us the very open file description. */
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (copy < 0 || fstat(copy, &st) < 0)
+		return pr_err_errno(-errno, "task %d: fd %d: can't take a copy", d->pid, fd);
+	f = table_find(d, &st, d->pid, fd);
+	if (!f) {
+		ops = classify(d, fd, &st, link, &r);
+		if (!ops)
+			return r;
+		f = table_add(d, &st, d->pid, fd);
+		f->kind = ops->kind;
+		f->flags = info.flags & ~(uint32_t)O_CLOEXEC;
+		f->pos = info.pos;
+		r = ops->dump(d, f, copy, &st, link);
+		if (r < 0)
+			return r;
+	}
+	e.has_fd = e.has_file_id = e.has_cloexec = true;
+	e.fd = (uint32_t)fd;
+	e.file_id = f->id;
+	e.cloexec = !!(info.flags & O_CLOEXEC);
+	return img_write(img, &e.base);
+}
+
+int files_dump(struct dump_ctx *d)
+{
+	_cleanup_img_ struct img *img = NULL;
+	_cleanup_closedir_ DIR *dir = NULL;
+	_cleanup_close_ int pidfd = -1;
+	struct dirent *de;
+	char path[64];
+	int r;
+
+	pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	if (pidfd < 0)
+		return pr_err_errno(-errno, "task %d: can't open a pidfd", d->pid);
+	snprintf(path, sizeof(path), "/proc/%d/fd", d->pid);
+	dir = opendir(path);
+	if (!dir)
+		return pr_err_errno(-errno, "task %d: can't list '%s'", d->pid, path);
+	r = img_create(d->dirfd, IMG_NAME(path, "fds", d->pid), IMG_KIND__IMG_FDS, &img);
+	if (r < 0)
+		return r;
+	while ((de = readdir(dir))) {
+		uint64_t fd;
+
+		if (de->d_name[0] == '.' || parse_u64(de->d_name, 10, &fd) < 0)
+			continue;
+		r = dump_one_fd(d, pidfd, (int)fd, img);
+		if (r < 0)
+			return r;
+	}
+	r = img_close(TAKE_PTR(img));
+	if (r < 0)
+		return r;
+	return pipes_check_both_ends(d);
+}
+
+/* Written after every stage that may add files (mm, fds, cwd). */
+int files_write_images(struct dump_ctx *d)
+{
+	_cleanup_img_ struct img *files = NULL, *data = NULL;
+	int r;
+
+	r = img_create(d->dirfd, "files.img", IMG_KIND__IMG_FILES, &files);
+	for (size_t i = 0; r == 0 && i < d->ft.n; i++)
+		r = img_write(files, &d->ft.files[i]->base);
+	if (r == 0)
+		r = img_close(TAKE_PTR(files));
+	if (r == 0)
+		r = img_create(d->dirfd, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, &data);
+	for (size_t i = 0; r == 0 && i < d->nr_pipe_data; i++)
+		r = img_write(data, &d->pipe_data[i]->base);
+	if (r == 0)
+		r = img_close(TAKE_PTR(data));
+	return r;
+}
+
+/* ---- restore ---- */
+
+const FileEntry *files_find(struct rst_ctx *r, uint64_t id)
+{
+	if (id < 1 || id > r->nr_files)
+		return NULL;
+	return r->files[id - 1];
+}
+
+static int read_files(struct rst_ctx *r)
+{
+	_cleanup_img_ struct img *img = NULL;
+	ProtobufCMessage *m;
+	int rr;
+
+	rr = img_open(r->dirfd, "files.img", IMG_KIND__IMG_FILES, &img);
+	if (rr < 0)
+		return rr;
+	while ((rr = img_read(img, &file_entry__descriptor, &m)) > 0) {
+		FileEntry *f = (FileEntry *)m;
+
+		r->files = xrealloc_array(r->files, r->nr_files + 1, sizeof(*r->files));
+		r->files[r->nr_files++] = f;
+		/* Ids are dense from 1 in file order: the id is the index. */
+		if (r->nr_files > FILES_MAX || f->id != r->nr_files || !ops_of(f->kind))
+			return pr_err_ret(-EINVAL, "image 'files.img': entry %zu is corrupt",
+					  r->nr_files);
+	}
+	return rr;
+}
+
+static int read_pipe_data(struct rst_ctx *r)
+{
+	_cleanup_img_ struct img *img = NULL;
+	ProtobufCMessage *m;
+	int rr;
+
+	rr = img_open(r->dirfd, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, &img);
+	if (rr < 0)
+		return rr;
+	while ((rr = img_read(img, &pipe_data_entry__descriptor, &m)) > 0) {
+		PipeDataEntry *p = (PipeDataEntry *)m;
+
+		r->pipe_data = xrealloc_array(r->pipe_data, r->nr_pipe_data + 1,
+					      sizeof(*r->pipe_data));
+		r->pipe_data[r->nr_pipe_data++] = p;
+		if (r->nr_pipe_data > FILES_MAX || p->data.len > FILES_PIPE_MAX)
+			return pr_err_ret(-EINVAL, "image 'pipes-data.img': entry %zu is corrupt",
+					  r->nr_pipe_data);
+	}
+	return rr;
+}
+
+static int read_fds(struct rst_ctx *r)
+{
+	_cleanup_img_ struct img *img = NULL;
+	ProtobufCMessage *m;
+	char name[64];
+	int rr;
+
+	rr = img_open(r->dirfd, IMG_NAME(name, "fds", r->task->pid), IMG_KIND__IMG_FDS, &img);
+	if (rr < 0)
+		return rr;
+	while ((rr = img_read(img, &fd_entry__descriptor, &m)) > 0) {
+		FdEntry *e = (FdEntry *)m;
+
+		r->fds = xrealloc_array(r->fds, r->nr_fds + 1, sizeof(*r->fds));
+		r->fds[r->nr_fds++] = e;
+		if (r->nr_fds > FILES_MAX || e->fd >= FDS_MAX || !files_find(r, e->file_id))
+			return pr_err_ret(-EINVAL, "image '%s': entry for fd %u is corrupt", name,
+					  e->fd);
+		for (size_t i = 0; i + 1 < r->nr_fds; i++)
+			if (r->fds[i]->fd == e->fd)
+				return pr_err_ret(-EINVAL, "image '%s': fd %u appears twice", name,
+						  e->fd);
+	}
+	return rr;
+}
+
+int files_prepare(struct rst_ctx *r)
+{
+	int rr;
+
+	rr = read_files(r);
+	if (rr == 0)
+		rr = read_pipe_data(r);
+	if (rr == 0)
+		rr = read_fds(r);
+	for (size_t i = 0; rr == 0 && i < r->nr_files; i++)
+		rr = ops_of(r->files[i]->kind)->prepare(r, r->files[i]);
+	if (rr < 0)
+		return rr;
+	r->file_fds = xcalloc(r->nr_files, sizeof(*r->file_fds));
+	for (size_t i = 0; i < r->nr_files; i++)
+		r->file_fds[i] = -1;
+	return 0;
+}
+
+int files_remote_openat(struct rst_ctx *r, const char *path, int flags, int mode, int *ret_fd)
+{
+	uint64_t addr;
+	long fd;
+	int rr;
+
+	rr = puppet_put(&r->pup, 8192, path, strlen(path) + 1, &addr);
+	if (rr < 0)
+		return rr;
+	fd = puppet_sys(&r->pup, SYS_openat, (uint64_t)AT_FDCWD, addr, (uint64_t)flags,
+			(uint64_t)mode);
+	if (fd < 0)
+		return pr_err_errno((int)fd, "task %d: can't open '%s'", r->pup.pid, path);
+	*ret_fd = (int)fd;
+	return 0;
+}
+
+int files_take_remote_fd(struct rst_ctx *r, int fd)
+{
+	int copy = (int)syscall(SYS_pidfd_getfd, r->pidfd, fd, 0);
+
+	if (copy < 0)
+		return pr_err_errno(-errno, "task %d: can't take fd %d", r->pup.pid, fd);
+	return copy;
+}
+
+int files_open_remote(struct rst_ctx *r, uint64_t id, int flags, int *ret_fd)
+{
+	const FileEntry *f = files_find(r, id);
+
+	if (!f)
+		return pr_err_ret(-EINVAL, "images name file %lu that files.img lacks",
+				  (unsigned long)id);
+	return ops_of(f->kind)->open(r, f, flags, ret_fd);
+}
+
+/* Move remote fd @fd above every fd the task will have, out of the way of the final dup3s. */
+int files_park(struct rst_ctx *r, int fd, int *ret_fd)
+{
+	long nfd = puppet_sys(&r->pup, SYS_fcntl, (uint64_t)fd, F_DUPFD_CLOEXEC,
+			      (uint64_t)r->park_base);
+
+	puppet_sys(&r->pup, SYS_close, (uint64_t)fd);
+	if (nfd < 0)
+		return pr_err_errno((int)nfd, "task %d: can't move fd %d aside", r->pup.pid, fd);
+	*ret_fd = (int)nfd;
+	return 0;
+}
+
+static int raise_nofile(struct rst_ctx *r, int need)
+{
+	struct rlimit rl;
+
+	if (prlimit(r->pup.pid, RLIMIT_NOFILE, NULL, &rl) < 0)
+		return pr_err_errno(-errno, "task %d: can't read RLIMIT_NOFILE", r->pup.pid);
+	if (rl.rlim_cur >= (rlim_t)need)
+		return 0;
+	if (rl.rlim_max < (rlim_t)need)
+		return pr_err_ret(-EMFILE, "task %d: needs %d fds, the hard limit here is %lu",
+				  r->pup.pid, need, (unsigned long)rl.rlim_max);
+	rl.rlim_cur = rl.rlim_max;
+	if (prlimit(r->pup.pid, RLIMIT_NOFILE, &rl, NULL) < 0)
+		return pr_err_errno(-errno, "task %d: can't raise RLIMIT_NOFILE", r->pup.pid);
+	return 0;
+}
+
+int files_restore(struct rst_ctx *r)
+{
+	int rr = 0, maxfd = -1;
+
+	for (size_t i = 0; i < r->nr_fds; i++)
+		maxfd = MAX(maxfd, (int)r->fds[i]->fd);
+	r->park_base = maxfd + 1;
+	rr = raise_nofile(r, r->park_base + (int)r->nr_files + 16);
+	if (rr < 0)
+		return rr;
+	/* Open every file description once, parked high; then dup3 each to its fd numbers. */
+	for (size_t i = 0; rr == 0 && i < r->nr_fds; i++) {
+		size_t idx = r->fds[i]->file_id - 1;
+		int fd;
+
+		if (r->file_fds[idx] >= 0)
+			continue;
+		rr = files_open_remote(r, r->fds[i]->file_id, (int)r->files[idx]->flags, &fd);
+		if (rr == 0)
+			rr = files_park(r, fd, &r->file_fds[idx]);
+	}
+	for (size_t i = 0; rr == 0 && i < r->nr_fds; i++) {
+		const FdEntry *e = r->fds[i];
+		long a = puppet_sys(&r->pup, SYS_dup3, (uint64_t)r->file_fds[e->file_id - 1], e->fd,
+				    e->cloexec ? O_CLOEXEC : 0);
+
+		if (a < 0)
+			rr = pr_err_errno((int)a, "task %d: can't set up fd %u", r->pup.pid, e->fd);
+	}
+	for (size_t i = 0; i < r->nr_files; i++)
+		if (r->file_fds[i] >= 0)
+			puppet_sys(&r->pup, SYS_close, (uint64_t)r->file_fds[i]);
+	return rr;
+}

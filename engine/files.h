@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* One ops table per kind of file; files.c only walks fd tables and dispatches. */
+#ifndef CRYO_ENGINE_FILES_H
+#define CRYO_ENGINE_FILES_H
+
+#include <sys/stat.h>
+
+#include "engine/internal.h"
+
+struct file_ops {
+	FileKind kind;
+	/* Fill @f for the file cryo holds as @fd (a copy of the task's), statted @st, linked @link. */
+	int (*dump)(struct dump_ctx *d, FileEntry *f, int fd, const struct stat *st,
+		    const char *link);
+	/* Check the file can be had here, before any process is created. */
+	int (*prepare)(struct rst_ctx *r, const FileEntry *f);
+	/* Open it in the puppet: the remote fd. */
+	int (*open)(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_fd);
+};
+
+extern const struct file_ops reg_file_ops;
+extern const struct file_ops chr_file_ops;
+extern const struct file_ops pipe_file_ops;
+
+/* Remote openat(AT_FDCWD, @path, @flags, @mode) in the puppet. */
+int files_remote_openat(struct rst_ctx *r, const char *path, int flags, int mode, int *ret_fd);
+/* Copy of the puppet's fd @fd in cryo (pidfd_getfd). */
+int files_take_remote_fd(struct rst_ctx *r, int fd);
+/* Most data a deleted file may carry in its image. */
+#define FILES_GHOST_MAX (32u << 20)
+/* Max bytes of a pipe's queued data. */
+#define FILES_PIPE_MAX (1u << 20)
+
+/* Pipe data collected at dump, restored when the pipe is created. */
+int pipe_dump_data(struct dump_ctx *d, const FileEntry *f, int fd);
+int pipes_check_both_ends(struct dump_ctx *d);
+
+#endif

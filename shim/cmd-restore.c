@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/cryo.h"
+#include "shim/shim.h"
+
+enum { OPT_PIDFILE = 256 };
+
+static void usage(void)
+{
+	printf("usage: cryo restore -D DIR [OPTIONS]\n\n"
+	       "Restore the process dumped in DIR with its pid; without -d, stay its parent\n"
+	       "and exit with its exit status.\n\n"
+	       "  -D, --images-dir DIR       the images\n"
+	       "  -d, --restore-detached     return as soon as the process runs\n"
+	       "      --pidfile FILE         write the restored pid there\n"
+	       "  -o, --log-file FILE        log there (a relative name goes into DIR)\n"
+	       "  -v[0-4]                    verbosity; each -v adds one\n"
+	       "  -h, --help                 this text\n");
+}
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", pid);
+
+	if (fd < 0 || write_full(fd, buf, (size_t)n) < 0)
+		return pr_err_errno(-errno, "pidfile '%s': can't write", path);
+	return 0;
+}
+
+int shim_cmd_restore(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "restore-detached", no_argument, NULL, 'd' },
+		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		SHIM_COMMON_LONG,
+		{ 0 },
+	};
+	struct shim_common c = { .verbosity = LOG_LVL_WARN };
+	struct cr_restore_opts o = { 0 };
+	struct cr_stats st = { 0 };
+	const char *pidfile = NULL;
+	bool detach = false;
+	int opt, r, status;
+	pid_t pid;
+
+	while ((opt = getopt_long(argc, argv, "d" SHIM_COMMON_SHORT, longopts, NULL)) != -1) {
+		r = shim_common_opt(&c, opt, optarg);
+		if (r > 0)
+			continue;
+		switch (r < 0 ? '?' : opt) {
+		case 'd':
+			detach = true;
+			break;
+		case OPT_PIDFILE:
+			pidfile = optarg;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			shim_usage_error("restore", "bad option");
+			return 1;
+		}
+	}
+	if (optind < argc || !c.images_dir) {
+		shim_usage_error("restore", optind < argc ? "unexpected argument '%s'" : "%s",
+				 optind < argc ? argv[optind] : "-D DIR is required");
+		return 1;
+	}
+	o.images_dir = c.images_dir;
+	if (shim_setup_log(&c) < 0)
+		return 1;
+	r = cr_restore(&o, &pid, &st);
+	if (r < 0) {
+		pr_err("restore from '%s' failed", o.images_dir);
+		return 1;
+	}
+	pr_info("restored task %d (%llu pages)", pid, st.pages_restored);
+	if (pidfile && write_pidfile(pidfile, pid) < 0)
+		return 1;
+	if (detach)
+		return 0;
+	log_close_file();
+	if (waitpid(pid, &status, 0) < 0)
+		return 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

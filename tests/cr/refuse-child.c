@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A forked child, which the engine does not dump: the dump must fail with an error and leave
+ * both processes running as they were. After SIGUSR2 the child must still be alive and counting
+ * in a shared page (it counted on while the test waited), the parent's memory must hold the
+ * same data, its memory map, signal masks and dispositions and open fds must be those from
+ * before the dump; then the test kills the child and reaps it.
+ * CRYO-TEST: expect=dump-fail
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib.h"
+
+#define SNAP_MAX (64 * 1024)
+#define MEM_SIZE (1024 * 1024)
+
+static unsigned long *counter;
+
+/* Append the contents of a /proc file to buf. */
+static size_t append_file(char *buf, size_t used, size_t len, const char *path)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		test_fail("open '%s': %s", path, strerror(errno));
+	while ((n = read(fd, buf + used, len - used - 1)) > 0)
+		used += (size_t)n;
+	if (n < 0 || used >= len - 1)
+		test_fail("read '%s': %s", path, n < 0 ? strerror(errno) : "too big");
+	close(fd);
+	buf[used] = '\0';
+	return used;
+}
+
+/* Append the signal mask and dispositions of every thread, from its status file. */
+static size_t append_sig_lines(char *buf, size_t used, size_t len)
+{
+	static const char *const keys[] = { "\nSigBlk:", "\nSigIgn:", "\nSigCgt:" };
+	char path[300], status[8192];
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir("/proc/self/task");
+	if (!d)
+		test_fail("opendir /proc/self/task: %s", strerror(errno));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+		append_file(status, 0, sizeof(status), path);
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			const char *s = strstr(status, keys[i]);
+
+			if (!s)
+				test_fail("no '%s' in '%s'", keys[i] + 1, path);
+			used += snprintf(buf + used, len - used, "%s %.*s\n", de->d_name,
+					 (int)strcspn(s + 1, "\n"), s + 1);
+			if (used >= len)
+				test_fail("snapshot too big");
+		}
+	}
+	closedir(d);
+	return used;
+}
+
+/* Append "fd N -> target" for every open fd. */
+static size_t append_fds(char *buf, size_t used, size_t len)
+{
+	char path[300], target[256];
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+
+	d = opendir("/proc/self/fd");
+	if (!d)
+		test_fail("opendir /proc/self/fd: %s", strerror(errno));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0)
+			test_fail("readlink '%s': %s", path, strerror(errno));
+		used += snprintf(buf + used, len - used, "fd %s -> %.*s\n", de->d_name, (int)n, target);
+		if (used >= len)
+			test_fail("snapshot too big");
+	}
+	closedir(d);
+	return used;
+}
+
+/*
+ * What a failed dump must leave as it found it: the memory map (no leftover mappings of the
+ * dumper), the signal masks and dispositions, and the open fds.
+ */
+static void snapshot(char *buf, size_t len)
+{
+	size_t used;
+
+	used = append_file(buf, 0, len, "/proc/self/maps");
+	used = append_sig_lines(buf, used, len);
+	append_fds(buf, used, len);
+}
+
+static void check_snapshot(const char *before)
+{
+	static char now[SNAP_MAX];
+	size_t i = 0, line = 0;
+
+	snapshot(now, sizeof(now));
+	if (!strcmp(now, before))
+		return;
+	while (now[i] == before[i]) {
+		if (now[i] == '\n')
+			line = i + 1;
+		i++;
+	}
+	test_fail("process state changed: '%.*s' became '%.*s'", (int)strcspn(before + line, "\n"),
+		  before + line, (int)strcspn(now + line, "\n"), now + line);
+}
+
+static __attribute__((noreturn)) void count(pid_t parent)
+{
+	const struct timespec tick = { 0, 1000000 };
+
+	/* Do not outlive the test if it dies. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	for (;;) {
+		__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* The child's counter must move on within a second. */
+static unsigned long check_counting(unsigned long since)
+{
+	const struct timespec tick = { 0, 10000000 };
+	unsigned long now;
+
+	for (int i = 0; i < 100; i++) {
+		now = __atomic_load_n(counter, __ATOMIC_RELAXED);
+		if (now > since)
+			return now;
+		nanosleep(&tick, NULL);
+	}
+	test_fail("the child stopped counting at %lu", since);
+}
+
+int main(int argc, char **argv)
+{
+	static unsigned char mem[MEM_SIZE];
+	static char before[SNAP_MAX];
+	unsigned long at_ready;
+	pid_t child, parent;
+	uint64_t hash;
+	int status;
+
+	test_init(argc, argv);
+	for (size_t i = 0; i < MEM_SIZE; i++)
+		mem[i] = (unsigned char)(i * 5 + (i >> 12));
+	hash = test_hash(mem, MEM_SIZE);
+	counter = mmap(NULL, sizeof(*counter), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+	if (counter == MAP_FAILED)
+		test_fail("mmap: %s", strerror(errno));
+	parent = getpid();
+	child = fork();
+	if (child < 0)
+		test_fail("fork: %s", strerror(errno));
+	if (child == 0)
+		count(parent);
+	at_ready = check_counting(0);
+	snapshot(before, sizeof(before));
+
+	test_ready();
+	test_wait();
+
+	check_snapshot(before);
+	if (waitpid(child, &status, WNOHANG) != 0)
+		test_fail("the child %d is gone", child);
+	check_counting(check_counting(at_ready));
+	if (test_hash(mem, MEM_SIZE) != hash)
+		test_fail("memory contents changed");
+	if (kill(child, SIGKILL) || waitpid(child, &status, 0) != child)
+		test_fail("kill/reap child %d: %s", child, strerror(errno));
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		test_fail("child %d ended with status %#x, not by SIGKILL", child, status);
+	test_pass();
+}

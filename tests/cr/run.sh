@@ -1,0 +1,385 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# State-test runner.  Usage: tests/cr/run.sh [NAME...]   (default: every test built in
+# $BUILD/tests/cr/).  For each test it starts `$BUILD/tests/cr/NAME STATEDIR`, waits for
+# STATEDIR/ready, dumps the process with cryo (which kills it), restores it (the restored
+# pid must be the original one), sends SIGUSR2 and takes the exit status of the restored
+# process; the test passes if that is 0 and the last line of STATEDIR/out is PASS.
+#
+# Options come from one line in tests/cr/NAME.c:   CRYO-TEST: key=value ...
+#   cycles=N             dump and restore N times (default 1)
+#   leave-running=1      first a `dump -R` into img.lr: the process must run on, not stopped
+#   expect=dump-fail     the dump must fail with an error and leave the process running
+#   expect=restore-fail  the restore must fail and leave no process with the pid behind
+#   between=SHELLCMD     run with `sh -c` after the dump and before the restore, with STATE,
+#                        IMG (the image dir) and PID exported; quote it ("..." or '...')
+#                        or make it the last option
+#   needs=CMD[,CMD...]   skip the test unless every CMD is in PATH
+#
+# Env: BUILD (default: build in the repo), CRYO (default $BUILD/cryo), CRYO_NOCR=1 (no dump
+# or restore, only ready -> SIGUSR2 -> verify: checks the tests themselves).
+# Prints `PASS name`, `FAIL name: reason` or `SKIP name: reason` per test, then
+# `N passed, M failed, K skipped`; exits 1 if a test failed.
+set -u
+
+READY_TIMEOUT=10	# start until STATEDIR/ready
+DUMP_TIMEOUT=120	# one cryo dump
+GONE_TIMEOUT=20		# a dumped process (and its restore parent) to disappear
+RESTORE_TIMEOUT=60	# cryo restore until the pidfile is written
+EXIT_TIMEOUT=60		# SIGUSR2 until the test has verified its state and exited
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+abspath() {
+	case $1 in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s\n' "$PWD/$1" ;;
+	esac
+}
+
+BUILD=$(abspath "${BUILD:-$ROOT/build}")
+CRYO=${CRYO:-$BUILD/cryo}
+[[ $CRYO == */* ]] && CRYO=$(abspath "$CRYO")
+NOCR=${CRYO_NOCR:-0}
+
+# Per-test state: the test's pid, the runner's child running it (until the first dump),
+# the background `cryo restore` that is its parent after a restore, pids to kill on failure.
+NAME= STATE= PID= TPID= RPID= STRAY= REASON=
+OPT_CYCLES= OPT_LR= OPT_EXPECT= OPT_BETWEEN= OPT_NEEDS=
+
+now_ms() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo $((t / 1000))
+}
+
+# wait_until SECONDS CMD...: poll CMD until it succeeds; 1 on timeout.
+wait_until() {
+	local end=$(($(now_ms) + $1 * 1000))
+	shift
+	until "$@"; do
+		(($(now_ms) < end)) || return 1
+		sleep 0.02
+	done
+}
+
+# proc_state PID: the state letter in /proc/PID/stat (after the parenthesised comm).
+proc_state() {
+	local s
+	{ read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
+	s=${s##*) }
+	printf '%s\n' "${s%% *}"
+}
+
+running() {
+	local s
+	s=$(proc_state "$1") && [[ $s != [ZX] ]]
+}
+
+not_running() {
+	! running "$1"
+}
+
+pid_free() {
+	[[ ! -e /proc/$1 ]]
+}
+
+# describe_status STATUS: how a command ended, for messages.
+describe_status() {
+	if (($1 == 124)); then
+		echo "timed out"
+	elif (($1 > 128)); then
+		echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
+	else
+		echo "exit status $1"
+	fi
+}
+
+fail() {
+	REASON=$1
+	return 1
+}
+
+# parse_opts SOURCE: the CRYO-TEST line into OPT_*; 1 with REASON on a bad line.
+parse_opts() {
+	local line key val
+	local re_dq='^[[:space:]]*([a-z-]+)="([^"]*)"(.*)$'
+	local re_sq="^[[:space:]]*([a-z-]+)='([^']*)'(.*)\$"
+	local re_plain='^[[:space:]]*([a-z-]+)=([^[:space:]]*)(.*)$'
+
+	OPT_CYCLES=1 OPT_LR=0 OPT_EXPECT= OPT_BETWEEN= OPT_NEEDS=
+	[[ -f $1 ]] || return 0
+	line=$(grep -m1 'CRYO-TEST:' "$1") || return 0
+	line=${line#*CRYO-TEST:}
+	line=${line%%\*/*}
+	while [[ $line == *[![:space:]]* ]]; do
+		if [[ $line =~ $re_dq || $line =~ $re_sq ]]; then
+			key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]} line=${BASH_REMATCH[3]}
+		elif [[ $line =~ $re_plain ]]; then
+			key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]} line=${BASH_REMATCH[3]}
+			if [[ $key == between ]]; then
+				# An unquoted command takes the rest of the line.
+				val=$val$line line=
+				val=${val%"${val##*[![:space:]]}"}
+			fi
+		else
+			fail "bad CRYO-TEST line near '${line## }'"
+			return
+		fi
+		case $key in
+		cycles) [[ $val =~ ^[1-9][0-9]*$ ]] && OPT_CYCLES=$val ;;
+		leave-running) [[ $val == [01] ]] && OPT_LR=$val ;;
+		expect) [[ $val == dump-fail || $val == restore-fail ]] && OPT_EXPECT=$val ;;
+		between) [[ -n $val ]] && OPT_BETWEEN=$val ;;
+		needs) [[ -n $val ]] && OPT_NEEDS=${val//,/ } ;;
+		*) false ;;
+		esac || {
+			fail "bad CRYO-TEST option '$key=$val'"
+			return
+		}
+	done
+}
+
+ready_or_exited() {
+	[[ -e $STATE/ready ]] || not_running "$TPID"
+}
+
+# start_test: run the test binary in the background and wait for STATEDIR/ready.
+start_test() {
+	rm -rf "$STATE" && mkdir -p "$STATE" && chmod 0777 "$STATE" ||
+		fail "can't create state dir '$STATE'" || return
+	"$BUILD/tests/cr/$NAME" "$STATE" </dev/null >"$STATE/out" 2>&1 &
+	TPID=$! PID=$!
+	wait_until $READY_TIMEOUT ready_or_exited ||
+		fail "not ready after $READY_TIMEOUT s" || return
+	[[ -e $STATE/ready ]] || fail "exited before it was ready"
+}
+
+# dump TAG [ARGS...]: cryo dump of $PID into $STATE/img.TAG; returns cryo's status.
+dump() {
+	local tag=$1
+	shift
+	mkdir -p "$STATE/img.$tag" || return
+	timeout -k 5 $DUMP_TIMEOUT "$CRYO" dump -t "$PID" -D "$STATE/img.$tag" -o dump.log -v4 \
+		"$@" </dev/null >"$STATE/dump.$tag.out" 2>&1
+}
+
+# check_alive WHAT: the process must run on after WHAT, not stopped or traced.
+check_alive() {
+	local s
+	s=$(proc_state "$PID") || fail "process gone after $1" || return
+	[[ $s != [ZX] ]] || fail "process died after $1" || return
+	[[ $s != [Tt] ]] || fail "process left stopped (state $s) after $1"
+}
+
+# reap_dumped: wait until the dumped process is gone and its pid free. Before the first
+# restore it is the runner's child; after that the child of the background restore.
+reap_dumped() {
+	local parent=${RPID:-$TPID}
+
+	wait_until $GONE_TIMEOUT not_running "$parent" ||
+		fail "dumped process $PID still there after $GONE_TIMEOUT s" || return
+	wait "$parent"
+	TPID= RPID=
+	wait_until $GONE_TIMEOUT pid_free "$PID" || fail "pid $PID still taken after the dump"
+}
+
+# dump_cycle TAG: dump (killing the process) and wait until it is gone.
+dump_cycle() {
+	local st
+	dump "$1"
+	st=$?
+	((st == 0)) || fail "dump $1: cryo $(describe_status $st)" || return
+	reap_dumped
+}
+
+pidfile_or_exited() {
+	[[ -s $1 ]] || not_running "$RPID"
+}
+
+# restore TAG: start cryo restore from img.TAG in the background; 0 once it has written
+# the pidfile, 1 with REASON otherwise (RPID is cleared once the restore has been reaped).
+restore() {
+	local pidfile=$STATE/pidfile.$1 st
+
+	timeout -k 5 $((RESTORE_TIMEOUT + DUMP_TIMEOUT + EXIT_TIMEOUT)) \
+		"$CRYO" restore -D "$STATE/img.$1" -o restore.log -v4 --pidfile "$pidfile" \
+		</dev/null >"$STATE/restore.$1.out" 2>&1 &
+	RPID=$!
+	wait_until $RESTORE_TIMEOUT pidfile_or_exited "$pidfile" ||
+		fail "restore $1: no pidfile after $RESTORE_TIMEOUT s" || return
+	if [[ ! -s $pidfile ]]; then
+		wait "$RPID"
+		st=$?
+		RPID=
+		fail "restore $1: cryo $(describe_status $st) without writing the pidfile"
+		return
+	fi
+	# The pidfile may be seen half written.
+	wait_until 2 grep -qx '[0-9][0-9]*' "$pidfile" || fail "restore $1: bad pidfile" || return
+	read -r st <"$pidfile"
+	[[ $st == "$PID" ]] || {
+		STRAY=$st
+		fail "restore $1: restored as pid $st, not $PID"
+	}
+}
+
+# finish: SIGUSR2 to the test, wait for it to verify and exit, check status and output.
+finish() {
+	local parent=${RPID:-$TPID} st last
+
+	kill -USR2 "$PID" || fail "can't send SIGUSR2 to $PID" || return
+	wait_until $EXIT_TIMEOUT not_running "$parent" ||
+		fail "still running $EXIT_TIMEOUT s after SIGUSR2" || return
+	wait "$parent"
+	st=$?
+	TPID= RPID=
+	last=$(tail -n 1 "$STATE/out")
+	[[ $last == PASS ]] || fail "last line of output: '$last' ($(describe_status $st))" ||
+		return
+	((st == 0)) || fail "said PASS but $(describe_status $st)"
+}
+
+run_cycles() {
+	local i
+
+	if ((OPT_LR)); then
+		dump lr -R || fail "dump -R: cryo $(describe_status $?)" || return
+		check_alive "dump -R" || return
+	fi
+	for ((i = 1; i <= OPT_CYCLES; i++)); do
+		dump_cycle $i 2>/dev/null || return
+		restore $i || return
+	done
+	finish
+}
+
+run_dump_fail() {
+	local st
+
+	dump 1
+	st=$?
+	((st != 0)) || fail "dump succeeded, should have failed" || return
+	((st < 124)) || fail "dump: cryo $(describe_status $st)" || return
+	[[ -s $STATE/dump.1.out ]] || fail "dump failed without an error message" || return
+	check_alive "the failed dump" || return
+	finish
+}
+
+run_restore_fail() {
+	local st
+
+	dump_cycle 1 2>/dev/null || return
+	(
+		export STATE IMG=$STATE/img.1 PID
+		sh -c "$OPT_BETWEEN"
+	) </dev/null >"$STATE/between.out" 2>&1 ||
+		fail "between command failed: $(describe_status $?)" || return
+	if restore 1; then
+		fail "restore succeeded, should have failed"
+		return
+	fi
+	[[ -z $RPID ]] || return
+	[[ $REASON == *"exit status 0 "* ]] && fail "restore exited 0 without restoring" && return
+	[[ $REASON == *"exit status"* ]] || return
+	wait_until 2 pid_free "$PID" || fail "a process $PID exists after the failed restore"
+}
+
+# cleanup: kill what is left of the test (the process, the runner's child, the restore).
+cleanup() {
+	local p
+
+	for p in $PID $STRAY $TPID $RPID; do
+		running "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	for p in $TPID $RPID; do
+		wait_until 10 not_running "$p"
+		wait "$p"
+	done
+	PID= STRAY= TPID= RPID=
+}
+
+# show_tail FILE: the end of a log, indented under the FAIL line.
+show_tail() {
+	[[ -s $1 ]] || return 0
+	echo "    --- ${1#"$BUILD/"} (last 20 lines)"
+	tail -n 20 "$1" | sed 's/^/    | /'
+}
+
+show_logs() {
+	local f
+
+	show_tail "$STATE/out"
+	for f in "$STATE"/dump.*.out "$STATE"/img.*/dump.log "$STATE"/restore.*.out \
+		"$STATE"/img.*/restore.log "$STATE/between.out"; do
+		show_tail "$f"
+	done
+}
+
+# run_one NAME: 0 pass, 1 fail, 2 skip, with REASON.
+run_one() {
+	local cmd
+
+	NAME=$1 STATE=$BUILD/tests/state/$1 REASON=
+	parse_opts "$ROOT/tests/cr/$NAME.c" || return 1
+	[[ -x $BUILD/tests/cr/$NAME ]] || fail "not built: '$BUILD/tests/cr/$NAME'" || return
+	for cmd in $OPT_NEEDS; do
+		command -v "$cmd" >/dev/null || {
+			REASON="needs '$cmd'"
+			return 2
+		}
+	done
+	((NOCR)) || [[ -x $CRYO ]] || command -v "$CRYO" >/dev/null ||
+		fail "no cryo at '$CRYO'" || return
+	start_test || return
+	if ((NOCR)); then
+		finish
+	elif [[ $OPT_EXPECT == dump-fail ]]; then
+		run_dump_fail
+	elif [[ $OPT_EXPECT == restore-fail ]]; then
+		run_restore_fail
+	else
+		run_cycles
+	fi
+}
+
+main() {
+	local names=() n passed=0 failed=0 skipped=0 r
+
+	if (($#)); then
+		for n in "$@"; do
+			n=${n##*/}
+			names+=("${n%.c}")
+		done
+	else
+		for n in "$BUILD"/tests/cr/*; do
+			[[ -f $n && -x $n ]] && names+=("${n##*/}")
+		done
+	fi
+	trap 'cleanup 2>/dev/null; exit 130' INT TERM
+	mkdir -p "$BUILD/tests/state"
+	for n in "${names[@]}"; do
+		run_one "$n" 2>/dev/null
+		r=$?
+		case $r in
+		0)
+			echo "PASS $n"
+			((passed++))
+			;;
+		2)
+			echo "SKIP $n: $REASON"
+			((skipped++))
+			;;
+		*)
+			echo "FAIL $n: $REASON"
+			[[ -n $STATE && -d $STATE ]] && show_logs
+			((failed++))
+			;;
+		esac
+		cleanup 2>/dev/null
+	done
+	echo "$passed passed, $failed failed, $skipped skipped"
+	((failed == 0))
+}
+
+main "$@"
