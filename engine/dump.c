@@ -65,7 +65,7 @@ static int collect(struct dump_ctx *d)
 	char name[64];
 	int r;
 
-	r = STAGE("regs", arch_dump_thread_regs(d->pid, th));
+	r = STAGE("regs", arch_dump_thread_regs(d->pid, &d->pup.base, th));
 	if (r == 0)
 		r = STAGE("task", task_dump_misc(d));
 	if (r == 0)

@@ -78,14 +78,14 @@ static int dump_vma_kind(struct dump_ctx *d, const struct proc_vma *v, VmaEntry 
 	char link[96];
 	int r;
 
-	if (v->vmflags & (VMF_IO | VMF_PFNMAP))
-		return pr_err_ret(-EOPNOTSUPP, "task %d: mapping %lx-%lx '%s': device memory can't be dumped",
-				  d->pid, (unsigned long)v->start, (unsigned long)v->end,
-				  v->path ? v->path : "");
 	if (k != VMA_KIND__VMA_UNKNOWN) {
 		e->kind = k;
 		return 0;
 	}
+	if (v->vmflags & (VMF_IO | VMF_PFNMAP))
+		return pr_err_ret(-EOPNOTSUPP, "task %d: mapping %lx-%lx '%s': device memory can't be dumped",
+				  d->pid, (unsigned long)v->start, (unsigned long)v->end,
+				  v->path ? v->path : "");
 	if (!v->ino) {
 		/* [heap], [stack], [anon:name] and nameless mappings are anonymous memory. */
 		e->kind = v->shared ? VMA_KIND__VMA_ANON_SHARED : VMA_KIND__VMA_ANON_PRIVATE;

@@ -27,11 +27,12 @@ struct run {
 struct runs {
 	struct run *v;
 	size_t n;
+	size_t floor; /* runs below this one belong to earlier mappings: never merged into */
 };
 
 static void runs_add(struct runs *rs, uint64_t start, uint64_t end, bool readable)
 {
-	if (rs->n && rs->v[rs->n - 1].vaddr + rs->v[rs->n - 1].len == start &&
+	if (rs->n > rs->floor && rs->v[rs->n - 1].vaddr + rs->v[rs->n - 1].len == start &&
 	    rs->v[rs->n - 1].readable == readable) {
 		rs->v[rs->n - 1].len += end - start;
 		return;
@@ -70,6 +71,8 @@ static int scan_vma(int pm_fd, const struct proc_vma *v, struct runs *rs, struct
 
 	if (!scan_filter(v, &a))
 		return 0;
+	/* A run never spans two mappings: restore checks each lies inside one. */
+	rs->floor = rs->n;
 	while (pos < v->end) {
 		long n;
 

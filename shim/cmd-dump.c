@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include "common/log.h"
@@ -62,6 +64,11 @@ int shim_cmd_dump(int argc, char **argv)
 	}
 	o.pid = (pid_t)pid;
 	o.images_dir = c.images_dir;
+	/* The log may go into the images dir: make it first. */
+	if (mkdir(c.images_dir, 0700) < 0 && errno != EEXIST) {
+		pr_err_errno(-errno, "images dir '%s': can't create", c.images_dir);
+		return 1;
+	}
 	if (shim_setup_log(&c) < 0)
 		return 1;
 	r = cr_dump(&o, &st);

@@ -28,6 +28,8 @@ void test_init(int argc, char **argv)
 		exit(2);
 	}
 	state_dir = argv[1];
+	/* Whatever the caller leaked to us is not part of the state under test. */
+	close_range(3, ~0U, 0);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr2;

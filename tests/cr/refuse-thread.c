@@ -101,16 +101,17 @@ static size_t append_fds(char *buf, size_t used, size_t len)
 }
 
 /*
- * What a failed dump must leave as it found it: the memory map (no leftover mappings of the
- * dumper), the signal masks and dispositions, and the open fds.
+ * What a failed dump must leave as it found it: the signal masks and dispositions, the open
+ * fds and the memory map (no leftover mappings of the dumper). The map is read last, once
+ * opendir() has made the heap exist.
  */
 static void snapshot(char *buf, size_t len)
 {
 	size_t used;
 
-	used = append_file(buf, 0, len, "/proc/self/maps");
-	used = append_sig_lines(buf, used, len);
-	append_fds(buf, used, len);
+	used = append_sig_lines(buf, 0, len);
+	used = append_fds(buf, used, len);
+	append_file(buf, used, len, "/proc/self/maps");
 }
 
 static void check_snapshot(const char *before)

@@ -42,10 +42,11 @@ BUILD=$(abspath "${BUILD:-$ROOT/build}")
 CRYO=${CRYO:-$BUILD/cryo}
 [[ $CRYO == */* ]] && CRYO=$(abspath "$CRYO")
 NOCR=${CRYO_NOCR:-0}
+ERRF=$BUILD/tests/state/runner.err
 
 # Per-test state: the test's pid, the runner's child running it (until the first dump),
 # the background `cryo restore` that is its parent after a restore, pids to kill on failure.
-NAME= STATE= PID= TPID= RPID= STRAY= REASON=
+NAME= STATE= PID= TPID= RPID= STRAY= REASON= RESTORE_ST=
 OPT_CYCLES= OPT_LR= OPT_EXPECT= OPT_BETWEEN= OPT_NEEDS=
 
 now_ms() {
@@ -198,21 +199,22 @@ pidfile_or_exited() {
 }
 
 # restore TAG: start cryo restore from img.TAG in the background; 0 once it has written
-# the pidfile, 1 with REASON otherwise (RPID is cleared once the restore has been reaped).
+# the pidfile, 1 with REASON otherwise. A restore that ended without a pidfile is reaped
+# and its exit status left in RESTORE_ST.
 restore() {
 	local pidfile=$STATE/pidfile.$1 st
 
-	timeout -k 5 $((RESTORE_TIMEOUT + DUMP_TIMEOUT + EXIT_TIMEOUT)) \
-		"$CRYO" restore -D "$STATE/img.$1" -o restore.log -v4 --pidfile "$pidfile" \
+	RESTORE_ST=
+	"$CRYO" restore -D "$STATE/img.$1" -o restore.log -v4 --pidfile "$pidfile" \
 		</dev/null >"$STATE/restore.$1.out" 2>&1 &
 	RPID=$!
 	wait_until $RESTORE_TIMEOUT pidfile_or_exited "$pidfile" ||
 		fail "restore $1: no pidfile after $RESTORE_TIMEOUT s" || return
 	if [[ ! -s $pidfile ]]; then
 		wait "$RPID"
-		st=$?
+		RESTORE_ST=$?
 		RPID=
-		fail "restore $1: cryo $(describe_status $st) without writing the pidfile"
+		fail "restore $1: cryo $(describe_status $RESTORE_ST) without writing the pidfile"
 		return
 	fi
 	# The pidfile may be seen half written.
@@ -237,18 +239,23 @@ finish() {
 	last=$(tail -n 1 "$STATE/out")
 	[[ $last == PASS ]] || fail "last line of output: '$last' ($(describe_status $st))" ||
 		return
-	((st == 0)) || fail "said PASS but $(describe_status $st)"
+	((st == 0)) || fail "said PASS but $(describe_status $st)" || return
+	PID=
+}
+
+# leave_running: with leave-running=1, a `dump -R` that must leave the process running.
+leave_running() {
+	((OPT_LR)) || return 0
+	dump lr -R || fail "dump -R: cryo $(describe_status $?)" || return
+	check_alive "dump -R"
 }
 
 run_cycles() {
 	local i
 
-	if ((OPT_LR)); then
-		dump lr -R || fail "dump -R: cryo $(describe_status $?)" || return
-		check_alive "dump -R" || return
-	fi
+	leave_running || return
 	for ((i = 1; i <= OPT_CYCLES; i++)); do
-		dump_cycle $i 2>/dev/null || return
+		dump_cycle $i || return
 		restore $i || return
 	done
 	finish
@@ -267,9 +274,8 @@ run_dump_fail() {
 }
 
 run_restore_fail() {
-	local st
-
-	dump_cycle 1 2>/dev/null || return
+	leave_running || return
+	dump_cycle 1 || return
 	(
 		export STATE IMG=$STATE/img.1 PID
 		sh -c "$OPT_BETWEEN"
@@ -279,10 +285,12 @@ run_restore_fail() {
 		fail "restore succeeded, should have failed"
 		return
 	fi
-	[[ -z $RPID ]] || return
-	[[ $REASON == *"exit status 0 "* ]] && fail "restore exited 0 without restoring" && return
-	[[ $REASON == *"exit status"* ]] || return
-	wait_until 2 pid_free "$PID" || fail "a process $PID exists after the failed restore"
+	# Anything but a restore that exited by itself with an error stays a failure.
+	[[ -n $RESTORE_ST ]] && ((RESTORE_ST < 124)) || return
+	((RESTORE_ST != 0)) || fail "restore exited 0 without restoring" || return
+	wait_until 2 pid_free "$PID" || fail "a process $PID exists after the failed restore" ||
+		return
+	PID= REASON=
 }
 
 # cleanup: kill what is left of the test (the process, the runner's child, the restore).
@@ -310,6 +318,7 @@ show_logs() {
 	local f
 
 	show_tail "$STATE/out"
+	show_tail "$ERRF"
 	for f in "$STATE"/dump.*.out "$STATE"/img.*/dump.log "$STATE"/restore.*.out \
 		"$STATE"/img.*/restore.log "$STATE/between.out"; do
 		show_tail "$f"
@@ -357,9 +366,10 @@ main() {
 		done
 	fi
 	trap 'cleanup 2>/dev/null; exit 130' INT TERM
-	mkdir -p "$BUILD/tests/state"
+	mkdir -p "$BUILD/tests/state" || exit 1
 	for n in "${names[@]}"; do
-		run_one "$n" 2>/dev/null
+		# The runner's own stderr (bash reports the processes cryo kills) goes to a file.
+		run_one "$n" 2>"$ERRF"
 		r=$?
 		case $r in
 		0)
@@ -372,11 +382,11 @@ main() {
 			;;
 		*)
 			echo "FAIL $n: $REASON"
-			[[ -n $STATE && -d $STATE ]] && show_logs
+			[[ -d $STATE ]] && show_logs
+			cleanup 2>>"$ERRF"
 			((failed++))
 			;;
 		esac
-		cleanup 2>/dev/null
 	done
 	echo "$passed passed, $failed failed, $skipped skipped"
 	((failed == 0))

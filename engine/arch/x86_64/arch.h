@@ -27,8 +27,8 @@ int arch_remote_syscall(pid_t tid, const arch_regs_t *base, uint64_t ip, long nr
 /* Offset of a "syscall" instruction in the code @buf of @len bytes, or -ENOENT. */
 long arch_find_syscall_insn(const uint8_t *buf, size_t len);
 
-/* Dump general registers and xsave state of @tid into @t. */
-int arch_dump_thread_regs(pid_t tid, ThreadEntry *t);
+/* Put registers @regs (as the thread had them when frozen) and its xsave state into @t. */
+int arch_dump_thread_regs(pid_t tid, const arch_regs_t *regs, ThreadEntry *t);
 /* Set the final registers of @tid from @t, applying the syscall-restart rules. */
 int arch_restore_thread_regs(pid_t tid, const ThreadEntry *t);
 /* XCR0 and NT_X86_XSTATE size of this CPU. */

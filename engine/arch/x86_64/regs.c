@@ -101,19 +101,14 @@ static void regs_from_image(const X86Regs *m, arch_regs_t *r)
 #undef X
 }
 
-int arch_dump_thread_regs(pid_t tid, ThreadEntry *t)
+int arch_dump_thread_regs(pid_t tid, const arch_regs_t *regs, ThreadEntry *t)
 {
 	static uint8_t xbuf[XSAVE_MAX];
 	struct iovec iov = { .iov_base = xbuf, .iov_len = sizeof(xbuf) };
-	arch_regs_t r;
-	int rr;
 
-	rr = arch_get_regs(tid, &r);
-	if (rr < 0)
-		return pr_err_errno(rr, "thread %d: can't get registers", tid);
 	t->regs = xzalloc(sizeof(*t->regs));
 	x86_regs__init(t->regs);
-	regs_to_image(&r, t->regs);
+	regs_to_image(regs, t->regs);
 	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0)
 		return pr_err_errno(-errno, "thread %d: can't get xsave state", tid);
 	t->has_xsave = true;
