@@ -113,6 +113,7 @@ static void read_text(const char *path, char *buf, size_t size)
 		test_fail("open '%s': %m", path);
 	if (!fgets(buf, size, f))
 		test_fail("read '%s': %m", path);
+	buf[strcspn(buf, "\n")] = '\0';
 	fclose(f);
 }
 
@@ -191,7 +192,7 @@ static void compare_attrs(const struct attrs *old, const struct attrs *cur)
 
 static void check_comm(const struct attrs *s)
 {
-	if (strcmp(s->comm, COMM) || strcmp(s->proc_comm, COMM "\n"))
+	if (strcmp(s->comm, COMM) || strcmp(s->proc_comm, COMM))
 		test_fail("comm '%s', /proc/self/comm '%s'", s->comm, s->proc_comm);
 }
 
@@ -205,13 +206,16 @@ static void check_rseq(void)
 {
 	struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
 	unsigned int len = __rseq_size < RSEQ_MIN_LEN ? RSEQ_MIN_LEN : __rseq_size;
+	long r;
 
 	if (__rseq_size == 0) {
 		test_msg("glibc did not register rseq, rseq not checked");
 		return;
 	}
-	if (syscall(SYS_rseq, rs, len, 0, RSEQ_SIG) != -1 || errno != EBUSY)
-		test_fail("rseq area %p is not registered (re-registering: %m)", (void *)rs);
+	r = syscall(SYS_rseq, rs, len, 0, RSEQ_SIG);
+	if (r != -1 || errno != EBUSY)
+		test_fail("rseq area %p not registered as glibc did: re-registering gave %s, not EBUSY",
+			  (void *)rs, r ? strerror(errno) : "success");
 	rs->cpu_id = RSEQ_CPU_ID_REGISTRATION_FAILED;
 	nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	if (rs->cpu_id >= CPU_SETSIZE)

@@ -444,7 +444,6 @@ static void test_corruptions(void)
 	int r = read_file_at(dfd, "vmas.img", 1 << 20, &text, &orig_len);
 
 	orig = (uint8_t *)text;
-
 	CHECK(r == 0 && orig_len > 12 && get_u32(orig) == IMG_MAGIC,
 	      "corrupt: the good image read, starts with the magic");
 	if (r < 0)
