@@ -124,6 +124,8 @@ int mm_prepare(struct rst_ctx *r);
 int mm_restore_vdso(struct rst_ctx *r);
 int mm_restore_vmas(struct rst_ctx *r);
 int mm_restore_finish(struct rst_ctx *r);
+/* Protection a mapping is created with, before its contents are written. */
+uint32_t mm_fill_prot(const VmaEntry *v);
 /* The vdso unit [vvar]...[vdso] of @vmas: start and length; -ENOENT if absent. */
 int mm_vdso_unit(const struct proc_vma *vmas, size_t n, uint64_t *ret_start, uint64_t *ret_len,
 		 uint64_t *ret_vdso);

@@ -140,6 +140,8 @@ static int dump_vmas(struct dump_ctx *d)
 			if (v->vmflags & madv_map[j].vmf)
 				e.madv |= madv_map[j].vmf;
 		e.name = v->path && v->path[0] == '[' ? v->path : NULL;
+		e.has_account = true;
+		e.account = !!(v->vmflags & VMF_ACCOUNT);
 		r = img_write(img, &e.base);
 		if (r < 0)
 			return r;
@@ -366,12 +368,19 @@ static uint64_t find_scratch_hole(const struct rst_ctx *r)
 	return cand;
 }
 
-static uint32_t fill_prot(const VmaEntry *v)
+uint32_t mm_fill_prot(const VmaEntry *v)
 {
-	/* Contents are written into private and anonymous memory before its final mprotect. */
+	/*
+	 * Contents are written while a mapping is writable, then it gets its final protection.
+	 * A private mapping made writable gains VM_ACCOUNT for good, and neighbours that differ
+	 * in it never merge: one that never was writable is mapped as it is (and filled through
+	 * /proc/PID/mem), or the restored layout would differ.
+	 */
 	if (v->kind == VMA_KIND__VMA_FILE_SHARED)
 		return v->prot;
-	return v->prot | PROT_READ | PROT_WRITE;
+	if (v->kind == VMA_KIND__VMA_ANON_SHARED || v->account)
+		return v->prot | PROT_READ | PROT_WRITE;
+	return v->prot;
 }
 
 static int map_one(struct rst_ctx *r, const VmaEntry *v, uint64_t *cached_id, int *cached_fd)
@@ -405,7 +414,7 @@ static int map_one(struct rst_ctx *r, const VmaEntry *v, uint64_t *cached_id, in
 		}
 		fd = *cached_fd;
 	}
-	a = puppet_sys(&r->pup, SYS_mmap, v->start, v->end - v->start, fill_prot(v), flags,
+	a = puppet_sys(&r->pup, SYS_mmap, v->start, v->end - v->start, mm_fill_prot(v), flags,
 		       (uint64_t)(long)fd, v->pgoff);
 	if (a < 0 && a > -4096)
 		return pr_err_errno((int)a, "task %d: can't map %lx-%lx", r->pup.pid,
@@ -485,7 +494,7 @@ int mm_restore_finish(struct rst_ctx *r)
 		const VmaEntry *v = r->vmas[i];
 		long a;
 
-		if (is_vdso_kind(v->kind) || fill_prot(v) == v->prot)
+		if (is_vdso_kind(v->kind) || mm_fill_prot(v) == v->prot)
 			continue;
 		a = puppet_sys(&r->pup, SYS_mprotect, v->start, v->end - v->start, v->prot);
 		if (a < 0)

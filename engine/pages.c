@@ -67,7 +67,7 @@ static int scan_vma(int pm_fd, const struct proc_vma *v, struct runs *rs, struct
 {
 	struct pm_scan_arg a = { .size = sizeof(a), .vec = (uint64_t)(uintptr_t)vec,
 				 .vec_len = SCAN_VEC };
-	uint64_t pos = v->start;
+	uint64_t pos = v->start, done = v->start;
 
 	if (!scan_filter(v, &a))
 		return 0;
@@ -81,11 +81,20 @@ static int scan_vma(int pm_fd, const struct proc_vma *v, struct runs *rs, struct
 		n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
-		for (long i = 0; i < n; i++)
-			runs_add(rs, vec[i].start, vec[i].end, v->prot & PROT_READ);
-		if (a.walk_end <= pos)
+		/*
+		 * When the vector fills up, walk_end may lie before the end of the last region
+		 * reported: resume after everything reported, and never report a page twice.
+		 */
+		for (long i = 0; i < n; i++) {
+			uint64_t start = MAX(vec[i].start, done);
+
+			if (start < vec[i].end)
+				runs_add(rs, start, vec[i].end, v->prot & PROT_READ);
+			done = MAX(done, vec[i].end);
+		}
+		if (MAX(a.walk_end, done) <= pos)
 			return -EIO;
-		pos = a.walk_end;
+		pos = MAX(a.walk_end, done);
 	}
 	return 0;
 }
@@ -225,7 +234,8 @@ static const VmaEntry *vma_of(const struct rst_ctx *r, uint64_t start, uint64_t 
 	return NULL;
 }
 
-static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages)
+/* Check the runs against the mappings; *ret_forced[i]: run i goes in through /proc/PID/mem. */
+static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages, bool **ret_forced)
 {
 	_cleanup_img_ struct img *img = NULL;
 	ProtobufCMessage *m;
@@ -233,6 +243,7 @@ static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages)
 	char name[64];
 	int rr;
 
+	*ret_forced = NULL;
 	rr = img_open(r->dirfd, IMG_NAME(name, "pagemap", r->task->pid), IMG_KIND__IMG_PAGEMAP, &img);
 	if (rr < 0)
 		return rr;
@@ -241,9 +252,12 @@ static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages)
 		const VmaEntry *v;
 		uint64_t end;
 
-		if ((r->nr_pagemap & (r->nr_pagemap - 1)) == 0)
-			r->pagemap = xrealloc_array(r->pagemap, r->nr_pagemap ? r->nr_pagemap * 2 : 64,
-						    sizeof(*r->pagemap));
+		if ((r->nr_pagemap & (r->nr_pagemap - 1)) == 0) {
+			size_t cap = r->nr_pagemap ? r->nr_pagemap * 2 : 64;
+
+			r->pagemap = xrealloc_array(r->pagemap, cap, sizeof(*r->pagemap));
+			*ret_forced = xrealloc_array(*ret_forced, cap, sizeof(**ret_forced));
+		}
 		r->pagemap[r->nr_pagemap++] = e;
 		v = NULL;
 		if (r->nr_pagemap <= RST_MAX_RUNS && e->vaddr % PAGE_SIZE == 0 && e->nr_pages &&
@@ -253,6 +267,7 @@ static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages)
 		if (!v || v->kind == VMA_KIND__VMA_FILE_SHARED || v->kind >= VMA_KIND__VMA_VVAR)
 			return pr_err_ret(-EINVAL, "image '%s': run at %lx of %lu pages is corrupt",
 					  name, (unsigned long)e->vaddr, (unsigned long)e->nr_pages);
+		(*ret_forced)[r->nr_pagemap - 1] = !(mm_fill_prot(v) & PROT_WRITE);
 		prev_end = end;
 		pages += e->nr_pages;
 	}
@@ -260,17 +275,65 @@ static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages)
 	return rr;
 }
 
-int pages_restore(struct rst_ctx *r)
+/* Pages of a mapping that is not writable even while being filled: through /proc/PID/mem. */
+static int write_forced(struct rst_ctx *r, int *mem_fd, const PagemapEntry *e, const uint8_t *src)
+{
+	int rr;
+
+	if (*mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", r->pup.pid);
+		*mem_fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (*mem_fd < 0)
+			return pr_err_errno(-errno, "task %d: can't open '%s'", r->pup.pid, path);
+	}
+	rr = pwrite_full(*mem_fd, src, e->nr_pages * PAGE_SIZE, (off_t)e->vaddr);
+	if (rr < 0)
+		return pr_err_errno(rr, "task %d: can't write memory at %lx", r->pup.pid,
+				    (unsigned long)e->vaddr);
+	return 0;
+}
+
+/* One process_vm_writev of consecutive ordinary runs from run *i on; advances *i and *off. */
+static int write_batch(struct rst_ctx *r, const bool *forced, const uint8_t *map, size_t *i,
+		       uint64_t *in_run, uint64_t *off)
 {
 	struct iovec liov[BATCH_IOV], riov[BATCH_IOV];
-	_cleanup_close_ int fd = -1;
+	size_t n = 0, want = 0;
+	ssize_t got;
+
+	/* process_vm_writev moves at most MAX_RW_COUNT (~2 GiB) a call: batch below it. */
+	while (*i < r->nr_pagemap && !forced[*i] && n < BATCH_IOV && want < RST_BATCH) {
+		uint64_t run = r->pagemap[*i]->nr_pages * PAGE_SIZE;
+		size_t len = MIN(run - *in_run, RST_BATCH - want);
+
+		liov[n] = (struct iovec){ (void *)(map + *off), len };
+		riov[n++] = (struct iovec){ (void *)(r->pagemap[*i]->vaddr + *in_run), len };
+		*off += len;
+		want += len;
+		*in_run += len;
+		if (*in_run == run)
+			(*i)++, *in_run = 0;
+	}
+	got = process_vm_writev(r->pup.pid, liov, n, riov, n, 0);
+	if (got < 0 || (size_t)got != want)
+		return pr_err_errno(got < 0 ? -errno : -EFAULT, "task %d: can't write %zu bytes of memory",
+				    r->pup.pid, want);
+	return 0;
+}
+
+int pages_restore(struct rst_ctx *r)
+{
+	_cleanup_close_ int fd = -1, mem_fd = -1;
+	_cleanup_free_ bool *forced = NULL;
 	uint64_t pages, off = 0, in_run = 0;
 	struct stat st;
 	uint8_t *map;
 	char name[64];
 	int rr = 0;
 
-	rr = read_pagemap(r, &pages);
+	rr = read_pagemap(r, &pages, &forced);
 	if (rr < 0)
 		return rr;
 	fd = openat(r->dirfd, IMG_NAME(name, "pages", r->task->pid), O_RDONLY | O_CLOEXEC);
@@ -286,26 +349,12 @@ int pages_restore(struct rst_ctx *r)
 	if (map == MAP_FAILED)
 		return pr_err_errno(-errno, "image '%s': can't map", name);
 	for (size_t i = 0; i < r->nr_pagemap && rr == 0;) {
-		size_t n = 0, want = 0;
-		ssize_t got;
-
-		/* process_vm_writev moves at most MAX_RW_COUNT (~2 GiB) a call: batch below it. */
-		while (i < r->nr_pagemap && n < BATCH_IOV && want < RST_BATCH) {
-			uint64_t run = r->pagemap[i]->nr_pages * PAGE_SIZE;
-			size_t len = MIN(run - in_run, RST_BATCH - want);
-
-			liov[n] = (struct iovec){ map + off, len };
-			riov[n++] = (struct iovec){ (void *)(r->pagemap[i]->vaddr + in_run), len };
-			off += len;
-			want += len;
-			in_run += len;
-			if (in_run == run)
-				i++, in_run = 0;
+		if (forced[i]) {
+			rr = write_forced(r, &mem_fd, r->pagemap[i], map + off);
+			off += r->pagemap[i++]->nr_pages * PAGE_SIZE;
+		} else {
+			rr = write_batch(r, forced, map, &i, &in_run, &off);
 		}
-		got = process_vm_writev(r->pup.pid, liov, n, riov, n, 0);
-		if (got < 0 || (size_t)got != want)
-			rr = pr_err_errno(got < 0 ? -errno : -EFAULT,
-					  "task %d: can't write %zu bytes of memory", r->pup.pid, want);
 	}
 	munmap(map, st.st_size);
 	r->pages_restored = pages;

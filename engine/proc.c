@@ -34,6 +34,7 @@ static uint32_t vmflag_bit(const char *f)
 		{ "dd", VMF_DONTDUMP },	 { "dc", VMF_DONTFORK },  { "wf", VMF_WIPEONFORK },
 		{ "hg", VMF_HUGEPAGE },	 { "nh", VMF_NOHUGEPAGE }, { "mg", VMF_MERGEABLE },
 		{ "nr", VMF_NORESERVE }, { "io", VMF_IO },	  { "pf", VMF_PFNMAP },
+		{ "ac", VMF_ACCOUNT },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)

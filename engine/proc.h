@@ -21,6 +21,7 @@ enum {
 	VMF_NORESERVE = 1 << 9, /* nr */
 	VMF_IO = 1 << 10, /* io: device memory, never dumpable */
 	VMF_PFNMAP = 1 << 11, /* pf */
+	VMF_ACCOUNT = 1 << 12, /* ac: charged to the commit limit, i.e. was writable */
 };
 
 struct proc_vma {

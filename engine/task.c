@@ -153,6 +153,7 @@ int task_dump_misc(struct dump_ctx *d)
 	struct proc_status st;
 	struct proc_stat ps;
 	char link[64];
+	long a;
 	int r;
 
 	r = proc_parse_stat(d->pid, &ps);
@@ -184,8 +185,11 @@ int task_dump_misc(struct dump_ctx *d)
 		rlimit_entry__init(e);
 		t->rlimits = xrealloc_array(t->rlimits, t->n_rlimits + 1, sizeof(e));
 		t->rlimits[t->n_rlimits++] = e;
-		if (prlimit(d->pid, res, NULL, &rl) < 0)
-			return pr_err_errno(-errno, "task %d: can't read rlimit %d", d->pid, res);
+		/* Asked inside the task: prlimit() on another uid's task needs CAP_SYS_RESOURCE. */
+		a = puppet_sys(&d->pup, SYS_prlimit64, 0, (uint64_t)res, 0, d->pup.scratch);
+		if (a < 0 || puppet_get(&d->pup, 0, &rl, sizeof(rl)) < 0)
+			return pr_err_errno(a < 0 ? (int)a : -EFAULT, "task %d: can't read rlimit %d",
+					    d->pid, res);
 		e->has_resource = e->has_cur = e->has_max = true;
 		e->resource = (uint32_t)res;
 		e->cur = rl.rlim_cur;

@@ -35,6 +35,7 @@ int shim_cmd_dump(int argc, char **argv)
 	uint64_t pid = 0;
 	int opt, r;
 
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "t:R" SHIM_COMMON_SHORT, longopts, NULL)) != -1) {
 		r = shim_common_opt(&c, opt, optarg);
 		if (r > 0)
@@ -53,7 +54,7 @@ int shim_cmd_dump(int argc, char **argv)
 			usage();
 			return 0;
 		default:
-			shim_usage_error("dump", "bad option");
+			shim_usage_error("dump", "unrecognized option '%s'", argv[optind - 1]);
 			return 1;
 		}
 	}

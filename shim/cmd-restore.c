@@ -52,6 +52,7 @@ int shim_cmd_restore(int argc, char **argv)
 	int opt, r, status;
 	pid_t pid;
 
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "d" SHIM_COMMON_SHORT, longopts, NULL)) != -1) {
 		r = shim_common_opt(&c, opt, optarg);
 		if (r > 0)
@@ -67,7 +68,7 @@ int shim_cmd_restore(int argc, char **argv)
 			usage();
 			return 0;
 		default:
-			shim_usage_error("restore", "bad option");
+			shim_usage_error("restore", "unrecognized option '%s'", argv[optind - 1]);
 			return 1;
 		}
 	}

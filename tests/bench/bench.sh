@@ -199,7 +199,8 @@ for size in $sizes; do
 done
 
 echo
-echo "$("$cryo" --version 2>/dev/null | head -n 1 || echo "cryo ?"), kernel $(uname -r), $(nproc) cpus"
+version=$("$cryo" --version 2>/dev/null | head -n 1 || true)
+echo "cryo ${version#Version: }, kernel $(uname -r), $(nproc) cpus"
 echo "machine limits: $limits_line"
 echo "1 MiB row: the fixed cost of a tiny process. floor: dirty MiB at the page-cache write rate."
 echo "overhead: image size over dirty memory. frozen: as reported in cryo's log (-v3), if it is."

@@ -76,6 +76,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s MIB READYFILE\n", argv[0]);
 		return 2;
 	}
+	/* Fds leaked by whoever started us (a pipe of make, say) are kinds cryo may refuse. */
+	close_range(3, ~0U, 0);
 	mib = strtoul(argv[1], &end, 10);
 	if (*end || mib == 0 || mib > MAX_MIB) {
 		fprintf(stderr, "memhog: bad size '%s'\n", argv[1]);

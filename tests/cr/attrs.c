@@ -214,7 +214,8 @@ static void check_rseq(void)
 	}
 	r = syscall(SYS_rseq, rs, len, 0, RSEQ_SIG);
 	if (r != -1 || errno != EBUSY)
-		test_fail("rseq area %p not registered as glibc did: re-registering gave %s, not EBUSY",
+		test_fail("rseq area %p not registered as glibc did: re-registering gave %s, "
+			  "not EBUSY",
 			  (void *)rs, r ? strerror(errno) : "success");
 	rs->cpu_id = RSEQ_CPU_ID_REGISTRATION_FAILED;
 	nanosleep(&(struct timespec){ 0, 1000000 }, NULL);

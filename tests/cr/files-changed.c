@@ -48,7 +48,8 @@ int main(int argc, char **argv)
 	if (fstat(fd, &st) || st.st_size != DATA_SIZE)
 		test_fail("fd %d: size %lld, want %d", fd, (long long)st.st_size, DATA_SIZE);
 	if (lseek(fd, 0, SEEK_CUR) != DATA_POS)
-		test_fail("fd %d: offset %lld, want %d", fd, (long long)lseek(fd, 0, SEEK_CUR), DATA_POS);
+		test_fail("fd %d: offset %lld, want %d", fd, (long long)lseek(fd, 0, SEEK_CUR),
+			  DATA_POS);
 	if (read(fd, buf, DATA_SIZE - DATA_POS) != DATA_SIZE - DATA_POS ||
 	    memcmp(buf, data + DATA_POS, DATA_SIZE - DATA_POS))
 		test_fail("fd %d: reading on from offset %d does not give the data", fd, DATA_POS);

@@ -80,7 +80,8 @@ int main(int argc, char **argv)
 	if (fcntl(fd, F_GETFL) != fl_flags)
 		test_fail("fd %d: F_GETFL %#o, was %#o", fd, fcntl(fd, F_GETFL), fl_flags);
 	if (lseek(fd, 0, SEEK_CUR) != GHOST_POS)
-		test_fail("fd %d: offset %lld, want %d", fd, (long long)lseek(fd, 0, SEEK_CUR), GHOST_POS);
+		test_fail("fd %d: offset %lld, want %d", fd, (long long)lseek(fd, 0, SEEK_CUR),
+			  GHOST_POS);
 	fd_link(fd, link_after, sizeof(link_after));
 	if (strcmp(link_after, link_before))
 		test_fail("fd %d: link '%s', was '%s'", fd, link_after, link_before);

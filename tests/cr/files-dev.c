@@ -99,7 +99,8 @@ static void check_behaviour(void)
 	for (int i = D_NULL; i <= D_NULL_APPEND; i++) {
 		n = write(devs[i].fd, buf, sizeof(buf));
 		if (n != (ssize_t)sizeof(buf))
-			test_fail("fd %d: write to /dev/null gave %zd: %s", devs[i].fd, n, strerror(errno));
+			test_fail("fd %d: write to /dev/null gave %zd: %s", devs[i].fd, n,
+				  strerror(errno));
 	}
 	n = read(devs[D_NULL].fd, buf, sizeof(buf));
 	if (n != 0)
@@ -107,7 +108,8 @@ static void check_behaviour(void)
 
 	n = read(devs[D_ZERO].fd, buf, sizeof(buf));
 	if (n != (ssize_t)sizeof(buf))
-		test_fail("fd %d: read from /dev/zero gave %zd: %s", devs[D_ZERO].fd, n, strerror(errno));
+		test_fail("fd %d: read from /dev/zero gave %zd: %s", devs[D_ZERO].fd, n,
+			  strerror(errno));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		if (buf[i])
 			test_fail("fd %d: /dev/zero gave a non-zero byte", devs[D_ZERO].fd);

@@ -39,8 +39,8 @@ static void check_layout(void)
 {
 	for (int i = FD_DUP; i <= FD_DUP_CLOEXEC; i++)
 		if (kcmp_file(fds[FD_ORIG], fds[i]))
-			test_fail("fd %d and fd %d are different open file descriptions", fds[FD_ORIG],
-				  fds[i]);
+			test_fail("fd %d and fd %d are different open file descriptions",
+				  fds[FD_ORIG], fds[i]);
 	if (!kcmp_file(fds[FD_ORIG], fds[FD_OTHER]))
 		test_fail("fd %d and fd %d are one open file description", fds[FD_ORIG],
 			  fds[FD_OTHER]);

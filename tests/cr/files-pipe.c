@@ -55,9 +55,11 @@ static void check_end(const char *name, const struct end *e)
 
 	capture(&now);
 	if (now.fd_flags != e->fd_flags)
-		test_fail("%s end (fd %d): F_GETFD %#x, was %#x", name, e->fd, now.fd_flags, e->fd_flags);
+		test_fail("%s end (fd %d): F_GETFD %#x, was %#x", name, e->fd, now.fd_flags,
+			  e->fd_flags);
 	if (now.fl_flags != e->fl_flags)
-		test_fail("%s end (fd %d): F_GETFL %#o, was %#o", name, e->fd, now.fl_flags, e->fl_flags);
+		test_fail("%s end (fd %d): F_GETFL %#o, was %#o", name, e->fd, now.fl_flags,
+			  e->fl_flags);
 	if (fcntl(e->fd, F_GETPIPE_SZ) != PIPE_SIZE)
 		test_fail("%s end (fd %d): pipe size %d, was %d", name, e->fd,
 			  fcntl(e->fd, F_GETPIPE_SZ), PIPE_SIZE);

@@ -161,8 +161,8 @@ static void check(const struct held *h)
 	if (v != h->fl_flags)
 		test_fail("fd %d: F_GETFL %#o, was %#o", h->fd, v, h->fl_flags);
 	if (lseek(h->fd, 0, SEEK_CUR) != h->pos)
-		test_fail("fd %d: offset %lld, was %lld", h->fd, (long long)lseek(h->fd, 0, SEEK_CUR),
-			  (long long)h->pos);
+		test_fail("fd %d: offset %lld, was %lld", h->fd,
+			  (long long)lseek(h->fd, 0, SEEK_CUR), (long long)h->pos);
 	fd_link(h->fd, link, sizeof(link));
 	if (strcmp(link, h->link))
 		test_fail("fd %d: link '%s', was '%s'", h->fd, link, h->link);

@@ -104,7 +104,8 @@ static void check_fd(int fd, const struct std_fd *s)
 	if (strcmp(now.link, s->link))
 		test_fail("fd %d: link '%s', was '%s'", fd, now.link, s->link);
 	if (now.pos != s->pos)
-		test_fail("fd %d: offset %lld, was %lld", fd, (long long)now.pos, (long long)s->pos);
+		test_fail("fd %d: offset %lld, was %lld", fd, (long long)now.pos,
+			  (long long)s->pos);
 }
 
 int main(int argc, char **argv)
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
 	len_after = read_out(after, sizeof(after));
 	if (len_after != len_before + strlen(line_after) || memcmp(after, before, len_before) ||
 	    memcmp(after + len_before, line_after, strlen(line_after)))
-		test_fail("'%s' does not hold the earlier output followed by the new line", out_path);
+		test_fail("'%s' does not hold the earlier output followed by the new line",
+			  out_path);
 	test_pass();
 }

@@ -9,6 +9,8 @@
 # must restore and the test must pass. Reasons are printed as found, then one last line:
 # `PASS image-corrupt`, `FAIL image-corrupt: reason` or `SKIP image-corrupt: reason`.
 # Env: BUILD (default build), CRYO (default $BUILD/cryo).
+# The corrupt_* and wait_until callbacks are called by name.
+# shellcheck disable=SC2317
 set -u
 
 READY_TIMEOUT=10	# the test program until STATEDIR/ready
@@ -34,8 +36,8 @@ IMG=$STATE/img
 
 # TPID: our child running the test until the dump; RPID: the background restore; PID: the
 # pid the test has, before and after restore.
-TPID= RPID= PID=
-FAILED=
+TPID='' RPID='' PID=''
+FAILED=''
 
 fail() {
 	echo "  $1"
@@ -72,8 +74,8 @@ pid_free() {
 	[[ ! -e /proc/$1 ]]
 }
 
-# ours PID: the process is the test program or a cryo (a restore puppet before it execs
-# nothing: it is a fork of cryo), not some other process that took the pid.
+# ours PID: the process is the test program or a cryo (a restore puppet is a fork of cryo
+# until its memory is replaced), not some other process that took the pid meanwhile.
 ours() {
 	local exe
 	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
@@ -91,7 +93,7 @@ cleanup() {
 		wait_until 10 not_running "$p"
 		wait "$p" 2>/dev/null
 	done
-	TPID= RPID=
+	TPID='' RPID=''
 }
 
 finish() {
@@ -122,7 +124,7 @@ entries() {
 	size=$(file_size "$1") && off=$(u32 "$1" 4) || return 1
 	off=$((8 + off))
 	while ((off + 4 <= size)); do
-		len=$(u32 "$1" $off) || return 1
+		len=$(u32 "$1" "$off") || return 1
 		echo "$off $len"
 		off=$((off + 4 + len))
 	done
@@ -143,10 +145,10 @@ corrupt_pages_short() {
 }
 
 corrupt_vmas_cut() {
-	local f=$1/vmas-$PID.img last
-	last=$(entries "$f" | tail -n 1)
-	[[ -n $last ]] && set -- $last && (($2 >= 2)) || return 1
-	truncate -s $(($1 + 4 + $2 / 2)) "$f"
+	local f=$1/vmas-$PID.img off len
+	read -r off len < <(entries "$f" | tail -n 1)
+	[[ -n $len ]] && ((len >= 2)) || return 1
+	truncate -s $((off + 4 + len / 2)) "$f"
 }
 
 corrupt_task_magic() {
@@ -154,10 +156,10 @@ corrupt_task_magic() {
 }
 
 corrupt_fds_len() {
-	local first
-	first=$(entries "$1/fds-$PID.img" | head -n 1)
-	[[ -n $first ]] || return 1
-	put "$1/fds-$PID.img" "${first%% *}" '\377\377\377\377'
+	local off len
+	read -r off len < <(entries "$1/fds-$PID.img")
+	[[ -n $len ]] || return 1
+	put "$1/fds-$PID.img" "$off" '\377\377\377\377'
 }
 
 corrupt_mm_missing() {
@@ -166,22 +168,22 @@ corrupt_mm_missing() {
 
 # The first pagemap entry's bytes all 0xff: not a protobuf message.
 corrupt_pagemap_garbage() {
-	local f=$1/pagemap-$PID.img first
-	first=$(entries "$f" | head -n 1)
-	[[ -n $first ]] && set -- $first && (($2 > 0)) || return 1
-	head -c "$2" /dev/zero | tr '\0' '\377' | dd of="$f" bs=1 seek=$(($1 + 4)) conv=notrunc \
-		status=none
+	local f=$1/pagemap-$PID.img off len
+	read -r off len < <(entries "$f")
+	[[ -n $len ]] && ((len > 0)) || return 1
+	head -c "$len" /dev/zero | tr '\0' '\377' |
+		dd of="$f" bs=1 seek=$((off + 4)) conv=notrunc status=none
 }
 
 # The first pagemap entry's vaddr (field 1, fixed64, first in the entry) gets the top byte
 # 0x7f: far above the user address space and inside no dumped VMA.
 corrupt_pagemap_addr() {
-	local f=$1/pagemap-$PID.img first tag
-	first=$(entries "$f" | head -n 1)
-	[[ -n $first ]] && set -- $first && (($2 >= 9)) || return 1
-	tag=$(od -An -tx1 -j $(($1 + 4)) -N1 "$f")
+	local f=$1/pagemap-$PID.img off len tag
+	read -r off len < <(entries "$f")
+	[[ -n $len ]] && ((len >= 9)) || return 1
+	tag=$(od -An -tx1 -j $((off + 4)) -N1 "$f")
 	[[ ${tag// /} == 09 ]] || return 1
-	put "$f" $(($1 + 4 + 8)) '\177'
+	put "$f" $((off + 4 + 8)) '\177'
 }
 
 # try NAME FILE: restore from a copy of the images with corruption NAME applied to FILE.
@@ -228,7 +230,7 @@ start_and_dump() {
 	wait_until $GONE_TIMEOUT not_running "$TPID" ||
 		{ fail "dumped process $PID still running"; return 1; }
 	wait "$TPID" 2>/dev/null
-	TPID=
+	TPID=''
 	wait_until $GONE_TIMEOUT pid_free "$PID" || { fail "pid $PID still taken"; return 1; }
 }
 
@@ -243,8 +245,10 @@ restore_intact() {
 	"$CRYO" restore -D "$IMG" --pidfile "$STATE/pidfile" -o restore.log -v4 \
 		</dev/null >"$STATE/restore.out" 2>&1 &
 	RPID=$!
-	wait_until $RESTORE_TIMEOUT pidfile_or_exited && [[ -s $STATE/pidfile ]] ||
-		{ fail "intact restore: no pidfile: $(grep -m1 '^Error: ' "$STATE/restore.out")"; return; }
+	if ! wait_until $RESTORE_TIMEOUT pidfile_or_exited || [[ ! -s $STATE/pidfile ]]; then
+		fail "intact restore: no pidfile: $(grep -m1 '^Error: ' "$STATE/restore.out")"
+		return
+	fi
 	wait_until 2 grep -qx '[0-9][0-9]*' "$STATE/pidfile"
 	read -r pid <"$STATE/pidfile"
 	[[ $pid == "$PID" ]] || { fail "intact restore: restored as pid '$pid', not $PID"; return; }
@@ -253,7 +257,7 @@ restore_intact() {
 		{ fail "intact restore: the test did not exit after SIGUSR2"; return; }
 	wait "$RPID"
 	st=$?
-	RPID=
+	RPID=''
 	last=$(tail -n 1 "$STATE/out")
 	[[ $last == PASS && $st == 0 ]] ||
 		fail "intact restore: status $st, last line of output '$last'"

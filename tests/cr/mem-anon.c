@@ -60,7 +60,7 @@ static void *map_anon(size_t len, int prot, int flags)
 /* The /proc/self/maps line that contains @addr. */
 static struct vma find_vma(const void *addr)
 {
-	struct vma v = { 0 };
+	struct vma v = {0};
 	ssize_t n, len = 0;
 	char *line;
 	int fd;
@@ -93,7 +93,7 @@ static void check_perms(const char *what, const void *addr, const char *perms)
 /* Does touching @addr in a child kill it with SIGSEGV? */
 static int faults(volatile unsigned char *addr, int write)
 {
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit no_core = {0, 0};
 	int status;
 	pid_t pid;
 

@@ -50,8 +50,8 @@ static void check_sparse(const uint64_t *big)
 			uint64_t want = marked && i == mark_word(pg) ? mark_value(pg) : 0;
 
 			if (w[i] != want)
-				test_fail("page %zu word %zu is %#" PRIx64 ", expected %#" PRIx64, pg,
-					  i, w[i], want);
+				test_fail("page %zu word %zu is %#" PRIx64 ", expected %#" PRIx64,
+					  pg, i, w[i], want);
 		}
 	}
 }
@@ -61,8 +61,8 @@ int main(int argc, char **argv)
 	uint64_t dense_hash, *big;
 
 	test_init(argc, argv);
-	big = mmap(NULL, BIG_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	big = mmap(NULL, BIG_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (big == MAP_FAILED)
 		test_fail("mmap of 1 GiB failed");
 	fill(big, DENSE_SIZE / 8);

@@ -22,9 +22,9 @@
 #define FILE_SIZE (64 * 1024)
 #define NPAGES (FILE_SIZE / PAGE)
 
-static unsigned char file_data[FILE_SIZE];	/* what both files hold when created */
-static unsigned char priv_want[FILE_SIZE];	/* what the private mapping must show */
-static unsigned char shared_want[FILE_SIZE];	/* what the shared mapping and its file hold */
+static unsigned char file_data[FILE_SIZE];   /* what both files hold when created */
+static unsigned char priv_want[FILE_SIZE];   /* what the private mapping must show */
+static unsigned char shared_want[FILE_SIZE]; /* what the shared mapping and its file hold */
 static unsigned char buf[FILE_SIZE];
 static char maps_buf[1 << 20];
 
@@ -107,8 +107,8 @@ static void check_maps(const void *addr, const char *name, const char *perms)
 	path_of(want, sizeof(want), name);
 	for (line = maps_buf; *line; line = strchr(line, '\n') + 1) {
 		path[0] = '\0';
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %*s %*s %4095[^\n]", &start, &end,
-			   p, &off, path) < 4 ||
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %*s %*s %4095[^\n]", &start,
+			   &end, p, &off, path) < 4 ||
 		    !strchr(line, '\n'))
 			test_fail("bad line in /proc/self/maps: %.80s", line);
 		if (start != (uintptr_t)addr)
@@ -156,8 +156,8 @@ static void check_shared(unsigned char *shared)
 	read_file("shared", buf);
 	pg = diff_page(buf, shared_want);
 	if (pg >= 0)
-		test_fail("a write through the restored shared mapping did not reach the file"
-			  " (page %d)", pg);
+		test_fail("page %d of file 'shared': a new write through the mapping is missing",
+			  pg);
 }
 
 int main(int argc, char **argv)

@@ -126,7 +126,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < N_SMALL; i++)
 		if ((void *)small[i] < heap_start || (void *)small[i] >= sbrk(0))
-			test_fail("malloc block %d at %p is not on the brk heap", i, (void *)small[i]);
+			test_fail("malloc block %d at %p is not on the brk heap", i,
+				  (void *)small[i]);
 	brk_area = sbrk(SBRK_SIZE);
 	if (brk_area == (void *)-1)
 		test_fail("sbrk failed");

@@ -90,7 +90,8 @@ static size_t append_fds(char *buf, size_t used, size_t len)
 		n = readlink(path, target, sizeof(target) - 1);
 		if (n < 0)
 			test_fail("readlink '%s': %s", path, strerror(errno));
-		used += snprintf(buf + used, len - used, "fd %s -> %.*s\n", de->d_name, (int)n, target);
+		used += snprintf(buf + used, len - used, "fd %s -> %.*s\n", de->d_name, (int)n,
+				 target);
 		if (used >= len)
 			test_fail("snapshot too big");
 	}

@@ -92,7 +92,8 @@ static size_t append_fds(char *buf, size_t used, size_t len)
 		n = readlink(path, target, sizeof(target) - 1);
 		if (n < 0)
 			test_fail("readlink '%s': %s", path, strerror(errno));
-		used += snprintf(buf + used, len - used, "fd %s -> %.*s\n", de->d_name, (int)n, target);
+		used += snprintf(buf + used, len - used, "fd %s -> %.*s\n", de->d_name, (int)n,
+				 target);
 		if (used >= len)
 			test_fail("snapshot too big");
 	}
@@ -172,7 +173,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < MEM_SIZE; i++)
 		mem[i] = (unsigned char)(i * 5 + (i >> 12));
 	hash = test_hash(mem, MEM_SIZE);
-	/* The thread starts with SIGUSR2 blocked, so that the signal wakes the waiting main thread. */
+	/* The thread starts with SIGUSR2 blocked: the signal must wake the waiting main thread. */
 	sigemptyset(&usr2);
 	sigaddset(&usr2, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &usr2, NULL);

@@ -46,8 +46,8 @@ ERRF=$BUILD/tests/state/runner.err
 
 # Per-test state: the test's pid, the runner's child running it (until the first dump),
 # the background `cryo restore` that is its parent after a restore, pids to kill on failure.
-NAME= STATE= PID= TPID= RPID= STRAY= REASON= RESTORE_ST=
-OPT_CYCLES= OPT_LR= OPT_EXPECT= OPT_BETWEEN= OPT_NEEDS=
+NAME='' STATE='' PID='' TPID='' RPID='' STRAY='' REASON='' RESTORE_ST='' LAST_TAG=''
+OPT_CYCLES='' OPT_LR='' OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS=''
 
 now_ms() {
 	local t=${EPOCHREALTIME/[.,]/}
@@ -108,7 +108,7 @@ parse_opts() {
 	local re_sq="^[[:space:]]*([a-z-]+)='([^']*)'(.*)\$"
 	local re_plain='^[[:space:]]*([a-z-]+)=([^[:space:]]*)(.*)$'
 
-	OPT_CYCLES=1 OPT_LR=0 OPT_EXPECT= OPT_BETWEEN= OPT_NEEDS=
+	OPT_CYCLES=1 OPT_LR=0 OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS=''
 	[[ -f $1 ]] || return 0
 	line=$(grep -m1 'CRYO-TEST:' "$1") || return 0
 	line=${line#*CRYO-TEST:}
@@ -120,7 +120,7 @@ parse_opts() {
 			key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]} line=${BASH_REMATCH[3]}
 			if [[ $key == between ]]; then
 				# An unquoted command takes the rest of the line.
-				val=$val$line line=
+				val=$val$line line=''
 				val=${val%"${val##*[![:space:]]}"}
 			fi
 		else
@@ -160,6 +160,7 @@ start_test() {
 dump() {
 	local tag=$1
 	shift
+	LAST_TAG=$tag
 	mkdir -p "$STATE/img.$tag" || return
 	timeout -k 5 $DUMP_TIMEOUT "$CRYO" dump -t "$PID" -D "$STATE/img.$tag" -o dump.log -v4 \
 		"$@" </dev/null >"$STATE/dump.$tag.out" 2>&1
@@ -181,7 +182,7 @@ reap_dumped() {
 	wait_until $GONE_TIMEOUT not_running "$parent" ||
 		fail "dumped process $PID still there after $GONE_TIMEOUT s" || return
 	wait "$parent"
-	TPID= RPID=
+	TPID='' RPID=''
 	wait_until $GONE_TIMEOUT pid_free "$PID" || fail "pid $PID still taken after the dump"
 }
 
@@ -204,7 +205,7 @@ pidfile_or_exited() {
 restore() {
 	local pidfile=$STATE/pidfile.$1 st
 
-	RESTORE_ST=
+	RESTORE_ST=''
 	"$CRYO" restore -D "$STATE/img.$1" -o restore.log -v4 --pidfile "$pidfile" \
 		</dev/null >"$STATE/restore.$1.out" 2>&1 &
 	RPID=$!
@@ -213,7 +214,7 @@ restore() {
 	if [[ ! -s $pidfile ]]; then
 		wait "$RPID"
 		RESTORE_ST=$?
-		RPID=
+		RPID=''
 		fail "restore $1: cryo $(describe_status $RESTORE_ST) without writing the pidfile"
 		return
 	fi
@@ -230,17 +231,18 @@ restore() {
 finish() {
 	local parent=${RPID:-$TPID} st last
 
-	kill -USR2 "$PID" || fail "can't send SIGUSR2 to $PID" || return
+	# A test that already ended is judged by its output below.
+	kill -USR2 "$PID"
 	wait_until $EXIT_TIMEOUT not_running "$parent" ||
 		fail "still running $EXIT_TIMEOUT s after SIGUSR2" || return
 	wait "$parent"
 	st=$?
-	TPID= RPID=
+	TPID='' RPID=''
 	last=$(tail -n 1 "$STATE/out")
 	[[ $last == PASS ]] || fail "last line of output: '$last' ($(describe_status $st))" ||
 		return
 	((st == 0)) || fail "said PASS but $(describe_status $st)" || return
-	PID=
+	PID=''
 }
 
 # leave_running: with leave-running=1, a `dump -R` that must leave the process running.
@@ -290,7 +292,7 @@ run_restore_fail() {
 	((RESTORE_ST != 0)) || fail "restore exited 0 without restoring" || return
 	wait_until 2 pid_free "$PID" || fail "a process $PID exists after the failed restore" ||
 		return
-	PID= REASON=
+	PID='' REASON=''
 }
 
 # cleanup: kill what is left of the test (the process, the runner's child, the restore).
@@ -304,32 +306,41 @@ cleanup() {
 		wait_until 10 not_running "$p"
 		wait "$p"
 	done
-	PID= STRAY= TPID= RPID=
+	PID='' STRAY='' TPID='' RPID=''
 }
 
-# show_tail FILE: the end of a log, indented under the FAIL line.
+# show_tail FILE: the end of a log, indented under the FAIL line; bash's reports of the
+# processes cryo killed are left out.
 show_tail() {
+	local lines
+
 	[[ -s $1 ]] || return 0
+	mapfile -t lines < <(grep -Ev '^.*: line [0-9]+: +[0-9]+ Killed ' "$1" | tail -n 20)
+	((${#lines[@]})) || return 0
 	echo "    --- ${1#"$BUILD/"} (last 20 lines)"
-	tail -n 20 "$1" | sed 's/^/    | /'
+	printf '    | %s\n' "${lines[@]}"
 }
 
+# show_logs: the test's output, the runner's stderr, what cryo printed each time, and the
+# logs of the last dump and restore.
 show_logs() {
 	local f
 
 	show_tail "$STATE/out"
 	show_tail "$ERRF"
-	for f in "$STATE"/dump.*.out "$STATE"/img.*/dump.log "$STATE"/restore.*.out \
-		"$STATE"/img.*/restore.log "$STATE/between.out"; do
+	for f in "$STATE"/dump.*.out "$STATE"/restore.*.out "$STATE/between.out"; do
 		show_tail "$f"
 	done
+	[[ -n $LAST_TAG ]] || return 0
+	show_tail "$STATE/img.$LAST_TAG/dump.log"
+	show_tail "$STATE/img.$LAST_TAG/restore.log"
 }
 
 # run_one NAME: 0 pass, 1 fail, 2 skip, with REASON.
 run_one() {
 	local cmd
 
-	NAME=$1 STATE=$BUILD/tests/state/$1 REASON=
+	NAME=$1 STATE=$BUILD/tests/state/$1 REASON='' LAST_TAG=''
 	parse_opts "$ROOT/tests/cr/$NAME.c" || return 1
 	[[ -x $BUILD/tests/cr/$NAME ]] || fail "not built: '$BUILD/tests/cr/$NAME'" || return
 	for cmd in $OPT_NEEDS; do

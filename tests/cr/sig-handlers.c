@@ -150,13 +150,14 @@ static void compare_all(const struct ksigaction *old, const struct ksigaction *c
 	for (int sig = 1; sig <= MAX_SIG; sig++) {
 		const struct ksigaction *o = &old[sig], *c = &cur[sig];
 
-		if (o->handler != c->handler || o->flags != c->flags || o->restorer != c->restorer ||
-		    o->mask != c->mask)
+		if (o->handler != c->handler || o->flags != c->flags ||
+		    o->restorer != c->restorer || o->mask != c->mask)
 			test_fail("signal %d: handler %#lx flags %#lx restorer %#lx mask %#lx, was "
 				  "%#lx %#lx %#lx %#lx",
-				  sig, (unsigned long)c->handler, c->flags, (unsigned long)c->restorer,
-				  (unsigned long)c->mask, (unsigned long)o->handler, o->flags,
-				  (unsigned long)o->restorer, (unsigned long)o->mask);
+				  sig, (unsigned long)c->handler, c->flags,
+				  (unsigned long)c->restorer, (unsigned long)c->mask,
+				  (unsigned long)o->handler, o->flags, (unsigned long)o->restorer,
+				  (unsigned long)o->mask);
 	}
 }
 
@@ -207,7 +208,8 @@ static void check_resethand(void)
 		if (syscall(SYS_rt_sigaction, specs[i].sig, NULL, &act, sizeof(uint64_t)))
 			test_fail("rt_sigaction(%d) read: %m", specs[i].sig);
 		if (act.handler != (uintptr_t)SIG_DFL)
-			test_fail("signal %d: SA_RESETHAND did not reset the handler", specs[i].sig);
+			test_fail("signal %d: SA_RESETHAND did not reset the handler",
+				  specs[i].sig);
 	}
 }
 

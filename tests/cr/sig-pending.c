@@ -17,7 +17,7 @@
 
 #include "lib.h"
 
-#define MAX_LOG 16
+#define MAX_DELIVERIES 16
 #define MAX_LINE 256
 
 struct delivery {
@@ -28,17 +28,17 @@ struct delivery {
 	int value;
 };
 
-static struct delivery log_[MAX_LOG];
-static volatile sig_atomic_t nr_log;
+static struct delivery deliveries[MAX_DELIVERIES];
+static volatile sig_atomic_t nr_deliveries;
 
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
 	(void)uc;
-	if (nr_log >= MAX_LOG)
+	if (nr_deliveries >= MAX_DELIVERIES)
 		return;
-	log_[nr_log] = (struct delivery){ sig, info->si_code, info->si_pid, info->si_uid,
-					  info->si_value.sival_int };
-	nr_log++;
+	deliveries[nr_deliveries] = (struct delivery){ sig, info->si_code, info->si_pid,
+						       info->si_uid, info->si_value.sival_int };
+	nr_deliveries++;
 }
 
 static void catch_signal(int sig, const sigset_t *test_set)
@@ -97,12 +97,12 @@ static void queue_signals(void)
 
 static void check_one(int i, int signo, int code, int value)
 {
-	const struct delivery *d = &log_[i];
+	const struct delivery *d = &deliveries[i];
 
 	if (d->signo != signo || d->code != code || d->pid != getpid() || d->uid != getuid() ||
 	    (code == SI_QUEUE && d->value != value))
-		test_fail("delivery %d: signal %d code %d pid %d uid %d value %d, expected signal %d "
-			  "code %d pid %d uid %d value %d",
+		test_fail("delivery %d: signal %d code %d pid %d uid %d value %d, "
+			  "expected signal %d code %d pid %d uid %d value %d",
 			  i, d->signo, d->code, d->pid, d->uid, d->value, signo, code, getpid(),
 			  getuid(), value);
 }
@@ -113,8 +113,8 @@ static void check_one(int i, int signo, int code, int value)
  */
 static void check_deliveries(void)
 {
-	if (nr_log != 5)
-		test_fail("%d signals delivered, expected 5", (int)nr_log);
+	if (nr_deliveries != 5)
+		test_fail("%d signals delivered, expected 5", (int)nr_deliveries);
 	check_one(0, SIGRTMIN + 5, SI_QUEUE, 55);
 	check_one(1, SIGUSR1, SI_USER, 0);
 	check_one(2, SIGRTMIN + 2, SI_QUEUE, 11);

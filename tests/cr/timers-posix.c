@@ -148,8 +148,9 @@ static void check_timers(const struct itimerspec *old)
 	if (v->tv_sec < HOUR_SEC - 60 || v->tv_sec > old[T_HOUR].it_value.tv_sec ||
 	    (v->tv_sec == old[T_HOUR].it_value.tv_sec &&
 	     v->tv_nsec > old[T_HOUR].it_value.tv_nsec))
-		test_fail("1 hour timer: %ld.%09ld left, had %ld.%09ld", (long)v->tv_sec, v->tv_nsec,
-			  (long)old[T_HOUR].it_value.tv_sec, old[T_HOUR].it_value.tv_nsec);
+		test_fail("1 hour timer: %ld.%09ld left, had %ld.%09ld", (long)v->tv_sec,
+			  v->tv_nsec, (long)old[T_HOUR].it_value.tv_sec,
+			  old[T_HOUR].it_value.tv_nsec);
 }
 
 int main(int argc, char **argv)

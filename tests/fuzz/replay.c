@@ -69,8 +69,8 @@ static int replay_one(const char *path, int *argc, char ***argv, int verbose)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		uint8_t *data;
-		size_t len;
+		uint8_t *data = NULL;
+		size_t len = 0;
 		int r;
 
 		if (verbose)
@@ -121,11 +121,12 @@ static int replay_dir(const char *dir, int *argc, char ***argv, int *ran)
 		return -errno;
 	}
 	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
 		char path[4096];
 		struct stat st;
 
-		if (names[i]->d_name[0] != '.' &&
-		    snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) < (int)sizeof(path) &&
+		if (name[0] != '.' &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
 		    stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    replay_path(path, argc, argv, ran) < 0)
 			failed++;

@@ -195,7 +195,7 @@ static void test_many(void)
 
 static void test_one(void)
 {
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT, *got;
 	ProtobufCMessage *msg = NULL;
 	struct img *img;
 	int r;
@@ -205,8 +205,8 @@ static void test_one(void)
 	r = img_write_one(dfd, "one.img", IMG_KIND__IMG_PAGEMAP, &pe.base);
 	CHECK(r == 0, "one: img_write_one");
 	r = img_read_one(dfd, "one.img", IMG_KIND__IMG_PAGEMAP, &pagemap_entry__descriptor, &msg);
-	CHECK(r == 0 && msg && ((PagemapEntry *)msg)->has_vaddr &&
-		      ((PagemapEntry *)msg)->vaddr == pe.vaddr && !((PagemapEntry *)msg)->has_nr_pages,
+	got = (PagemapEntry *)msg;
+	CHECK(r == 0 && got && got->has_vaddr && got->vaddr == pe.vaddr && !got->has_nr_pages,
 	      "one: img_read_one gives it back");
 	img_free(msg);
 	r = img_create(dfd, "empty.img", IMG_KIND__IMG_PAGEMAP, &img);
@@ -396,7 +396,8 @@ static void test_entry_damage(void)
 	CHECK(r == 0 && n == N_VMAS, "corrupt: the undamaged copy reads whole (r=%d)", r);
 	put_u32(b, IMG_ENTRY_MAX + 1);
 	r = damaged("elen", e0, b, 4, SIZE_MAX, &n);
-	CHECK(r == -EINVAL && n == 0, "corrupt: entry length over IMG_ENTRY_MAX is -EINVAL (r=%d)", r);
+	CHECK(r == -EINVAL && n == 0, "corrupt: entry length over IMG_ENTRY_MAX is -EINVAL (r=%d)",
+	      r);
 	r = damaged("elen", e0, ff, 4, SIZE_MAX, &n);
 	CHECK(r == -EINVAL, "corrupt: entry length 0xffffffff is -EINVAL (r=%d)", r);
 	put_u32(b, IMG_ENTRY_MAX);

@@ -161,7 +161,8 @@ static void test_smaps_vmflags(const struct proc_vma *v)
 	CHECK(v[0].vmflags == VMF_MAYWRITE, "smaps: VmFlags 'rd mr mw me sd' is just mw");
 	CHECK(v[4].vmflags == anon_flags, "smaps: VmFlags nr hg dd wf dc lo mg mw all seen");
 	CHECK(v[5].vmflags == (VMF_NOHUGEPAGE | VMF_MAYWRITE), "smaps: VmFlags nh");
-	CHECK(v[6].vmflags == (VMF_GROWSDOWN | VMF_MAYWRITE), "smaps: [stack] has gd");
+	CHECK(v[2].vmflags == (VMF_MAYWRITE | VMF_ACCOUNT), "smaps: [heap] has mw ac");
+	CHECK(v[6].vmflags == (VMF_GROWSDOWN | VMF_MAYWRITE | VMF_ACCOUNT), "smaps: [stack] has gd ac");
 	CHECK(v[7].vmflags == (VMF_PFNMAP | VMF_IO | VMF_DONTDUMP), "smaps: [vvar] has pf io dd");
 	CHECK(v[10].vmflags == 0, "smaps: [vsyscall] 'ex' maps to no flag");
 }
@@ -232,7 +233,8 @@ static void test_smaps_malformed(void)
 		const char *text, *what;
 	} bad[] = {
 		{ "garbage\n", "a line that is neither a mapping nor a field" },
-		{ "VmFlags: rd wr\n1000-2000 rw-p 00000000 00:00 0\n", "VmFlags before any mapping" },
+		{ "VmFlags: rd wr\n1000-2000 rw-p 00000000 00:00 0\n",
+		  "VmFlags before any mapping" },
 		{ "2000-1000 rw-p 00000000 00:00 0\n", "start above end" },
 		{ "1000-1000 rw-p 00000000 00:00 0\n", "empty range" },
 		{ "1000-2000 rw 00000000 00:00 0\n", "perms of 2 characters" },
@@ -423,7 +425,12 @@ static void test_status_sample(void)
 
 static void test_status_groups(void)
 {
-	static const char *const empty[] = { "Groups:\n", "Groups:\t\n", "Groups:\t \n", "Groups:" };
+	static const char *const empty[] = {
+		"Groups:\n",
+		"Groups:\t\n",
+		"Groups:\t \n",
+		"Groups:",
+	};
 	struct proc_status st;
 	int r;
 
@@ -606,7 +613,8 @@ static void test_parse_u64(void)
 
 static int write_file(int dirfd, const char *name, size_t len)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd =
+		openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	_cleanup_free_ char *buf = xmalloc(len);
 
 	if (fd < 0)

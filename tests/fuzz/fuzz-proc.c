@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer harness of the /proc text parsers (engine/proc.c): the input, NUL-terminated, is
+ * given to each *_buf parser in a fresh copy (they cut it up in place). What a parser accepts
+ * must hold its invariants; anything else must be a clean negative errno.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "engine/proc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A NUL-terminated copy of exactly size + 1 bytes, so ASan sees a read past the end. */
+static char *text(const uint8_t *data, size_t size)
+{
+	char *s = xmalloc(size + 1);
+
+	memcpy(s, data, size);
+	s[size] = '\0';
+	return s;
+}
+
+static void fuzz_smaps(const uint8_t *data, size_t size)
+{
+	_cleanup_free_ char *buf = text(data, size);
+	struct proc_vma *v = NULL;
+	size_t n = 0;
+	int r = proc_parse_smaps_buf(buf, &v, &n);
+
+	if (r < 0) {
+		if (r != -EINVAL)
+			abort();
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i].start >= v[i].end || v[i].kind != 0 || (v[i].path && !v[i].path[0]) ||
+		    (v[i].prot & ~7u))
+			abort();
+	proc_vmas_free(v, n);
+}
+
+static void fuzz_stat(const uint8_t *data, size_t size)
+{
+	_cleanup_free_ char *buf = text(data, size);
+	struct proc_stat st;
+	int r = proc_parse_stat_buf(buf, &st);
+
+	if (r < 0 && r != -EINVAL)
+		abort();
+}
+
+static void fuzz_status(const uint8_t *data, size_t size)
+{
+	_cleanup_free_ char *buf = text(data, size);
+	struct proc_status st;
+	int r = proc_parse_status_buf(buf, &st);
+
+	if (r < 0) {
+		if (r != -EINVAL)
+			abort();
+		return;
+	}
+	if (st.ngroups > PROC_MAX_GROUPS || (st.ngroups && !st.groups))
+		abort();
+	proc_status_free(&st);
+}
+
+static void fuzz_timers(const uint8_t *data, size_t size)
+{
+	_cleanup_free_ char *buf = text(data, size);
+	struct proc_timer *t = NULL;
+	size_t n = 0;
+	int r = proc_parse_timers_buf(buf, &t, &n);
+
+	if (r < 0) {
+		if (r != -EINVAL && r != -E2BIG)
+			abort();
+		return;
+	}
+	if (n > PROC_MAX_TIMERS || (n && !t))
+		abort();
+	free(t);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_smaps(data, size);
+	fuzz_stat(data, size);
+	fuzz_status(data, size);
+	fuzz_timers(data, size);
+	return 0;
+}
