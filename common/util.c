@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -139,21 +140,22 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t
 {
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 4096;
+	size_t len = 0, cap = MIN(4096, max);
 
 	if (fd < 0)
 		return -errno;
-	buf = xmalloc(cap + 1);
+	/* One byte past @max is read, to tell "exactly max" from "more than max". */
+	buf = xmalloc(cap + 2);
 	for (;;) {
 		ssize_t n;
 
-		if (len == cap) {
-			if (cap >= max)
-				return -EFBIG;
+		if (len >= cap && cap < max) {
 			cap = MIN(cap * 2, max);
-			buf = xrealloc_array(buf, cap + 1, 1);
+			buf = xrealloc_array(buf, cap + 2, 1);
+		} else if (len == cap + 1) {
+			return -EFBIG;
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(fd, buf + len, cap + 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -189,7 +191,8 @@ int parse_u64(const char *s, int base, uint64_t *ret)
 	char *end;
 
 	errno = 0;
-	if (!s || !*s || *s == '-')
+	/* strtoull would skip blanks and take a sign: only digits are a number here. */
+	if (!s || !isxdigit((unsigned char)*s))
 		return -EINVAL;
 	v = strtoull(s, &end, base);
 	if (errno)

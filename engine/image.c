@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -14,6 +15,7 @@ struct img {
 	ImgKind kind;
 	bool writing;
 	uint64_t off;
+	uint64_t size; /* file size when opened for reading */
 	int err;
 };
 
@@ -46,7 +48,8 @@ static int img_put(struct img *img, const void *buf, size_t len)
 	if (img->err)
 		return img->err;
 	if (fwrite(buf, 1, len, img->f) != len)
-		return img->err = pr_err_errno(-errno, "image '%s': can't write", img->name);
+		return img->err = pr_err_errno(errno ? -errno : -EIO, "image '%s': can't write",
+					       img->name);
 	img->off += len;
 	return 0;
 }
@@ -110,7 +113,7 @@ static int img_get(struct img *img, void *buf, size_t len, const char *what)
 
 	if (n != len) {
 		if (ferror(img->f))
-			return pr_err_errno(-EIO, "image '%s': can't read %s at offset %llu",
+			return pr_err_errno(errno ? -errno : -EIO, "image '%s': can't read %s at offset %llu",
 					    img->name, what, (unsigned long long)img->off);
 		return pr_err_ret(-EIO, "image '%s': truncated: %s at offset %llu is cut short",
 				  img->name, what, (unsigned long long)img->off);
@@ -158,6 +161,7 @@ static int img_open_flags(int dirfd, const char *name, ImgKind kind, bool option
 			  struct img **ret)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	struct img *img;
 	FILE *f;
 	int r;
@@ -176,6 +180,11 @@ static int img_open_flags(int dirfd, const char *name, ImgKind kind, bool option
 		return pr_err_errno(r, "image '%s': can't fdopen", name);
 	}
 	img = img_new(f, name, kind, false);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		img_destroy(img);
+		return pr_err_ret(-EINVAL, "image '%s': is not a regular file", name);
+	}
+	img->size = (uint64_t)st.st_size;
 	r = img_check_header(img);
 	if (r < 0) {
 		img_destroy(img);
@@ -218,6 +227,10 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 	if (len > IMG_ENTRY_MAX)
 		return pr_err_ret(-EINVAL, "image '%s': entry length %u at offset %llu is corrupt",
 				  img->name, len, (unsigned long long)img->off - n);
+	/* Don't allocate for an entry the file can't hold. */
+	if (len > img->size - MIN(img->off, img->size))
+		return pr_err_ret(-EIO, "image '%s': truncated: entry at offset %llu is cut short",
+				  img->name, (unsigned long long)img->off);
 	buf = xmalloc(len);
 	r = img_get(img, buf, len, "entry");
 	if (r < 0)

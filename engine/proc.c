@@ -124,8 +124,9 @@ int proc_parse_smaps(pid_t pid, struct proc_vma **ret, size_t *ret_n)
 	return proc_parse_smaps_buf(buf, ret, ret_n);
 }
 
-int proc_parse_stat_buf(char *buf, struct proc_stat *st)
+int proc_parse_stat_buf(char *buf, struct proc_stat *ret)
 {
+	struct proc_stat out, *st = &out;
 	unsigned long long f[52] = { 0 };
 	char *p = strrchr(buf, ')'), *save = NULL, *tok;
 	int i = 3;
@@ -139,8 +140,14 @@ int proc_parse_stat_buf(char *buf, struct proc_stat *st)
 		return -EINVAL;
 	st->state = tok[0];
 	for (i = 4, tok = strtok_r(NULL, " \n", &save); tok && i <= 51;
-	     i++, tok = strtok_r(NULL, " \n", &save))
-		f[i] = strtoull(tok, NULL, 10);
+	     i++, tok = strtok_r(NULL, " \n", &save)) {
+		char *end;
+
+		/* strtoull takes "-5" (nice) as its two's complement: cast back where signed. */
+		f[i] = strtoull(tok, &end, 10);
+		if (end == tok || *end)
+			return -EINVAL;
+	}
 	if (i <= 51)
 		return -EINVAL;
 	st->ppid = (int)f[4];
@@ -160,6 +167,7 @@ int proc_parse_stat_buf(char *buf, struct proc_stat *st)
 	st->arg_end = f[49];
 	st->env_start = f[50];
 	st->env_end = f[51];
+	*ret = out;
 	return 0;
 }
 
@@ -173,9 +181,18 @@ int proc_parse_stat(pid_t pid, struct proc_stat *ret)
 	return proc_parse_stat_buf(buf, ret);
 }
 
-static int parse_ids(const char *s, uint32_t ids[4])
+static int parse_ids(char *s, uint32_t ids[4])
 {
-	return sscanf(s, "%u %u %u %u", &ids[0], &ids[1], &ids[2], &ids[3]) == 4 ? 0 : -EINVAL;
+	char *save = NULL, *tok = strtok_r(s, " \t", &save);
+
+	for (int i = 0; i < 4; i++, tok = strtok_r(NULL, " \t", &save)) {
+		uint64_t v;
+
+		if (!tok || parse_u64(tok, 10, &v) < 0 || v > UINT32_MAX)
+			return -EINVAL;
+		ids[i] = (uint32_t)v;
+	}
+	return tok ? -EINVAL : 0;
 }
 
 static int parse_groups(char *s, struct proc_status *st)
@@ -204,9 +221,16 @@ static int parse_status_line(char *key, char *val, struct proc_status *st)
 	if (!strcmp(key, "Groups"))
 		return parse_groups(val, st);
 	if (!strcmp(key, "NSpid")) {
+		char *save = NULL;
+
 		st->nspid_depth = 0;
-		for (char *s = strtok(val, " \t"); s; s = strtok(NULL, " \t"))
+		for (char *s = strtok_r(val, " \t", &save); s; s = strtok_r(NULL, " \t", &save)) {
+			uint64_t nspid;
+
+			if (parse_u64(s, 10, &nspid) < 0)
+				return -EINVAL;
 			st->nspid_depth++;
+		}
 		return 0;
 	}
 	if (!strcmp(key, "CapInh"))
@@ -232,11 +256,12 @@ static int parse_status_line(char *key, char *val, struct proc_status *st)
 	return 0;
 }
 
-int proc_parse_status_buf(char *buf, struct proc_status *st)
+int proc_parse_status_buf(char *buf, struct proc_status *ret)
 {
+	struct proc_status st = { 0 };
 	char *save = NULL, *line;
+	int seen = 0;
 
-	memset(st, 0, sizeof(*st));
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *val = strchr(line, ':');
 
@@ -244,12 +269,21 @@ int proc_parse_status_buf(char *buf, struct proc_status *st)
 			continue;
 		*val++ = '\0';
 		val += strspn(val, " \t");
-		if (parse_status_line(line, val, st) < 0) {
-			proc_status_free(st);
-			return -EINVAL;
-		}
+		if (!strcmp(line, "Uid"))
+			seen |= 1;
+		else if (!strcmp(line, "Gid"))
+			seen |= 2;
+		if (parse_status_line(line, val, &st) < 0)
+			goto fail;
 	}
+	/* Ids default to 0, root: status without them is no status. */
+	if (seen != 3)
+		goto fail;
+	*ret = st;
 	return 0;
+fail:
+	proc_status_free(&st);
+	return -EINVAL;
 }
 
 int proc_parse_status(pid_t pid, struct proc_status *ret)
