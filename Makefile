@@ -12,7 +12,7 @@ CFLAGS += -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DCRYO_VERSION=\"$(VERSION)\" \
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
 endif
-LDLIBS := -lprotobuf-c -lcap
+LDLIBS := -lprotobuf-c -lcap -lpthread
 
 PROTOS := $(wildcard proto/img-*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))

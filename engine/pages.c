@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "common/awrite.h"
 #include "common/log.h"
 #include "common/missing.h"
 #include "common/util.h"
@@ -134,54 +135,72 @@ static int read_via_mem(struct dump_ctx *d, int *mem_fd, uint64_t addr, void *bu
 	return pread_full(*mem_fd, buf, len, (off_t)addr);
 }
 
-/* Copy the runs' pages into the pages file, a batch of up to DUMP_BATCH bytes at a time. */
+/* Read the next batch of up to DUMP_BATCH bytes of the runs into @buf: its length or -errno. */
+static ssize_t fill_batch(struct dump_ctx *d, const struct runs *rs, size_t *i, uint64_t *off,
+			  uint8_t *buf, int *mem_fd)
+{
+	struct iovec liov[BATCH_IOV], riov[BATCH_IOV];
+	size_t fill = 0, niov = 0;
+	ssize_t got;
+	int r;
+
+	if (!rs->v[*i].readable) {
+		size_t chunk = MIN(DUMP_BATCH, rs->v[*i].len - *off);
+
+		r = read_via_mem(d, mem_fd, rs->v[*i].vaddr + *off, buf, chunk);
+		if (r < 0)
+			return pr_err_errno(r, "task %d: can't read memory at %lx", d->pid,
+					    (unsigned long)(rs->v[*i].vaddr + *off));
+		*off += chunk;
+		if (*off == rs->v[*i].len)
+			(*i)++, *off = 0;
+		return (ssize_t)chunk;
+	}
+	while (*i < rs->n && rs->v[*i].readable && fill < DUMP_BATCH && niov < BATCH_IOV) {
+		size_t chunk = MIN(DUMP_BATCH - fill, rs->v[*i].len - *off);
+
+		riov[niov] = (struct iovec){ (void *)(rs->v[*i].vaddr + *off), chunk };
+		liov[niov++] = (struct iovec){ buf + fill, chunk };
+		fill += chunk;
+		*off += chunk;
+		if (*off == rs->v[*i].len)
+			(*i)++, *off = 0;
+	}
+	got = process_vm_readv(d->pid, liov, niov, riov, niov, 0);
+	if (got < 0 || (size_t)got != fill)
+		return pr_err_errno(got < 0 ? -errno : -EFAULT,
+				    "task %d: can't read %zu bytes of its memory", d->pid, fill);
+	return (ssize_t)fill;
+}
+
+/* Copy the runs' pages into the pages file; reading the task and writing overlap. */
 static int copy_runs(struct dump_ctx *d, const struct runs *rs, int out)
 {
-	_cleanup_free_ uint8_t *buf = xmalloc(DUMP_BATCH);
 	_cleanup_close_ int mem_fd = -1;
-	struct iovec liov[BATCH_IOV], riov[BATCH_IOV];
+	struct awrite *w;
 	size_t i = 0;
 	uint64_t off = 0; /* progress inside run i */
+	ssize_t n = 0;
+	int r;
 
+	r = awrite_start(out, DUMP_BATCH, &w);
+	if (r < 0)
+		return pr_err_errno(r, "can't start the image writer");
 	while (i < rs->n) {
-		size_t fill = 0, niov = 0;
-		ssize_t got;
-		int r;
+		uint8_t *buf = awrite_buf(w);
 
-		if (!rs->v[i].readable) {
-			size_t chunk = MIN(DUMP_BATCH, rs->v[i].len - off);
-
-			r = read_via_mem(d, &mem_fd, rs->v[i].vaddr + off, buf, chunk);
-			if (r < 0)
-				return pr_err_errno(r, "task %d: can't read memory at %lx", d->pid,
-						    (unsigned long)(rs->v[i].vaddr + off));
-			fill = chunk;
-			off += chunk;
-			if (off == rs->v[i].len)
-				i++, off = 0;
-		} else {
-			while (i < rs->n && rs->v[i].readable && fill < DUMP_BATCH && niov < BATCH_IOV) {
-				size_t chunk = MIN(DUMP_BATCH - fill, rs->v[i].len - off);
-
-				riov[niov] = (struct iovec){ (void *)(rs->v[i].vaddr + off), chunk };
-				liov[niov++] = (struct iovec){ buf + fill, chunk };
-				fill += chunk;
-				off += chunk;
-				if (off == rs->v[i].len)
-					i++, off = 0;
-			}
-			got = process_vm_readv(d->pid, liov, niov, riov, niov, 0);
-			if (got < 0 || (size_t)got != fill)
-				return pr_err_errno(got < 0 ? -errno : -EFAULT,
-						    "task %d: can't read %zu bytes of its memory", d->pid,
-						    fill);
-		}
-		r = write_full(out, buf, fill);
-		if (r < 0)
-			return pr_err_errno(r, "image 'pages-%d.img': can't write", d->pid);
-		d->pages_written += fill / PAGE_SIZE;
+		if (!buf)
+			break;
+		n = fill_batch(d, rs, &i, &off, buf, &mem_fd);
+		if (n < 0)
+			break;
+		awrite_submit(w, (size_t)n);
+		d->pages_written += (size_t)n / PAGE_SIZE;
 	}
-	return 0;
+	r = awrite_finish(w);
+	if (r < 0)
+		return pr_err_errno(r, "image 'pages-%d.img': can't write", d->pid);
+	return n < 0 ? (int)n : 0;
 }
 
 int pages_dump(struct dump_ctx *d)

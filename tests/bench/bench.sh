@@ -178,7 +178,8 @@ echo "==> images in $tmp ($(df -PT "$tmp" | awk 'NR == 2 { print $2 }'))"
 echo "==> machine limits (1 GiB, best of 3)"
 limits_line=$("$limits" "$tmp") || die "limits failed"
 echo "    $limits_line"
-pc_rate=$(echo "$limits_line" | awk -F'write ' '{ print $2 + 0 }')
+# A dump writes into new page cache: its floor is the first-write rate, not the recycled one.
+pc_rate=$(echo "$limits_line" | awk -F'first write ' '{ print $2 + 0 }')
 
 for size in $sizes; do
 	# Live memhog, its image (page cache or tmpfs) and the restored copy: 3x, plus slack.
@@ -202,7 +203,7 @@ echo
 version=$("$cryo" --version 2>/dev/null | head -n 1 || true)
 echo "cryo ${version#Version: }, kernel $(uname -r), $(nproc) cpus"
 echo "machine limits: $limits_line"
-echo "1 MiB row: the fixed cost of a tiny process. floor: dirty MiB at the page-cache write rate."
+echo "1 MiB row: the fixed cost of a tiny process. floor: dirty MiB at the first-write page-cache rate."
 echo "overhead: image size over dirty memory. frozen: as reported in cryo's log (-v3), if it is."
 echo
 printf '%-9s %7s %8s %9s %8s %9s %9s %6s  %-9s %9s %9s\n' "size MiB" "dump s" "floor s" \
