@@ -155,7 +155,7 @@ int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats)
 	d.dirfd = open_images_dir(opts->images_dir);
 	if (d.dirfd < 0)
 		return d.dirfd;
-	unlinkat(d.dirfd, "inventory.img", 0);
+	unlinkat(d.dirfd, INVENTORY_IMG, 0);
 	new_task(&d);
 	t0 = log_now_us();
 	r = STAGE("freeze", task_seize(d.pid));

@@ -116,6 +116,12 @@ struct rst_ctx {
 /* Image file names of one process. */
 #define IMG_NAME(buf, what, pid) (snprintf(buf, sizeof(buf), "%s-%d.img", what, pid), buf)
 
+/*
+ * cryo's own inventory, written last: its presence marks a complete dump. The name
+ * inventory.img belongs to the CRIU-format file that podman and CRI-O look for.
+ */
+#define INVENTORY_IMG "cryo-inventory.img"
+
 int inventory_dump(struct dump_ctx *d);
 int inventory_check(struct rst_ctx *r);
 

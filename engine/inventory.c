@@ -35,7 +35,7 @@ int inventory_dump(struct dump_ctx *d)
 	inv.leave_running = d->opts->leave_running;
 	inv.vdso_unit_size = vlen;
 	inv.dump_time_us = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
-	return img_write_one(d->dirfd, "inventory.img", IMG_KIND__IMG_INVENTORY, &inv.base);
+	return img_write_one(d->dirfd, INVENTORY_IMG, IMG_KIND__IMG_INVENTORY, &inv.base);
 }
 
 int inventory_check(struct rst_ctx *r)
@@ -43,15 +43,15 @@ int inventory_check(struct rst_ctx *r)
 	ProtobufCMessage *m;
 	int rr;
 
-	rr = img_read_one(r->dirfd, "inventory.img", IMG_KIND__IMG_INVENTORY,
+	rr = img_read_one(r->dirfd, INVENTORY_IMG, IMG_KIND__IMG_INVENTORY,
 			  &inventory_entry__descriptor, &m);
 	if (rr < 0)
 		return rr;
 	r->inv = (InventoryEntry *)m;
 	if (r->inv->format_version != IMG_FORMAT_VERSION)
-		return pr_err_ret(-EINVAL, "image 'inventory.img': format version %u, this cryo reads %d",
-				  r->inv->format_version, IMG_FORMAT_VERSION);
+		return pr_err_ret(-EINVAL, "image '%s': format version %u, this cryo reads %d",
+				  INVENTORY_IMG, r->inv->format_version, IMG_FORMAT_VERSION);
 	if (!r->inv->has_root_pid || r->inv->root_pid < 1 || r->inv->root_pid > (1u << 22))
-		return pr_err_ret(-EINVAL, "image 'inventory.img': root pid is corrupt");
+		return pr_err_ret(-EINVAL, "image '%s': root pid is corrupt", INVENTORY_IMG);
 	return arch_check_xsave(r->inv->xsave_features);
 }

@@ -75,8 +75,8 @@ main() {
 
 	run dump-nopid dump -t 999999 -D "$STATE/dump-nopid"
 	expect_error dump-nopid "no such process"
-	[[ ! -e $STATE/dump-nopid/inventory.img ]] ||
-		fail "dump-nopid: left an inventory.img in the images dir"
+	[[ ! -e $STATE/dump-nopid/cryo-inventory.img ]] ||
+		fail "dump-nopid: left an cryo-inventory.img in the images dir"
 
 	run restore-nodir restore -D /nonexistent
 	expect_error restore-nodir /nonexistent

@@ -11,6 +11,7 @@
 #include "lib.h"
 
 static const char *state_dir;
+static int state_fd = -1; /* the state dir, still reachable after chdir or chroot */
 static volatile sig_atomic_t got_usr2;
 
 static void on_usr2(int sig)
@@ -30,6 +31,11 @@ void test_init(int argc, char **argv)
 	state_dir = argv[1];
 	/* Whatever the caller leaked to us is not part of the state under test. */
 	close_range(3, ~0U, 0);
+	state_fd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (state_fd < 0) {
+		fprintf(stderr, "can't open '%s': %s\n", state_dir, strerror(errno));
+		exit(2);
+	}
 	setvbuf(stdout, NULL, _IONBF, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr2;
@@ -44,13 +50,10 @@ const char *test_dir(void)
 
 void test_ready(void)
 {
-	char path[4096];
-	int fd;
+	int fd = openat(state_fd, "ready", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-	snprintf(path, sizeof(path), "%s/ready", state_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		test_fail("can't create '%s': %s", path, strerror(errno));
+		test_fail("can't create '%s/ready': %s", state_dir, strerror(errno));
 	close(fd);
 }
 
