@@ -225,74 +225,55 @@ const FileEntry *files_find(struct rst_ctx *r, uint64_t id)
 	return r->files[id - 1];
 }
 
+#define READ_ALL(r, name, kind, type, arr, n)                                                     \
+	img_read_all((r)->dirfd, name, kind, &type##__descriptor, FILES_MAX,                       \
+		     (ProtobufCMessage ***)&(arr), &(n))
+
 static int read_files(struct rst_ctx *r)
 {
-	_cleanup_img_ struct img *img = NULL;
-	ProtobufCMessage *m;
-	int rr;
+	int rr = READ_ALL(r, "files.img", IMG_KIND__IMG_FILES, file_entry, r->files, r->nr_files);
 
-	rr = img_open(r->dirfd, "files.img", IMG_KIND__IMG_FILES, &img);
-	if (rr < 0)
-		return rr;
-	while ((rr = img_read(img, &file_entry__descriptor, &m)) > 0) {
-		FileEntry *f = (FileEntry *)m;
-
-		r->files = xrealloc_array(r->files, r->nr_files + 1, sizeof(*r->files));
-		r->files[r->nr_files++] = f;
+	for (size_t i = 0; rr == 0 && i < r->nr_files; i++)
 		/* Ids are dense from 1 in file order: the id is the index. */
-		if (r->nr_files > FILES_MAX || f->id != r->nr_files || !ops_of(f->kind))
-			return pr_err_ret(-EINVAL, "image 'files.img': entry %zu is corrupt",
-					  r->nr_files);
-	}
+		if (r->files[i]->id != i + 1 || !ops_of(r->files[i]->kind))
+			rr = pr_err_ret(-EINVAL, "image 'files.img': entry %zu is corrupt", i + 1);
 	return rr;
 }
 
 static int read_pipe_data(struct rst_ctx *r)
 {
-	_cleanup_img_ struct img *img = NULL;
-	ProtobufCMessage *m;
-	int rr;
+	int rr = READ_ALL(r, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, pipe_data_entry,
+			  r->pipe_data, r->nr_pipe_data);
 
-	rr = img_open(r->dirfd, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, &img);
-	if (rr < 0)
-		return rr;
-	while ((rr = img_read(img, &pipe_data_entry__descriptor, &m)) > 0) {
-		PipeDataEntry *p = (PipeDataEntry *)m;
-
-		r->pipe_data = xrealloc_array(r->pipe_data, r->nr_pipe_data + 1,
-					      sizeof(*r->pipe_data));
-		r->pipe_data[r->nr_pipe_data++] = p;
-		if (r->nr_pipe_data > FILES_MAX || p->data.len > FILES_PIPE_MAX)
-			return pr_err_ret(-EINVAL, "image 'pipes-data.img': entry %zu is corrupt",
-					  r->nr_pipe_data);
-	}
+	for (size_t i = 0; rr == 0 && i < r->nr_pipe_data; i++)
+		if (r->pipe_data[i]->data.len > FILES_PIPE_MAX)
+			rr = pr_err_ret(-EINVAL, "image 'pipes-data.img': entry %zu is corrupt",
+					i + 1);
 	return rr;
 }
 
 static int read_fds(struct rst_ctx *r)
 {
-	_cleanup_img_ struct img *img = NULL;
-	ProtobufCMessage *m;
+	_cleanup_free_ uint8_t *seen = NULL;
 	char name[64];
 	int rr;
 
-	rr = img_open(r->dirfd, IMG_NAME(name, "fds", r->task->pid), IMG_KIND__IMG_FDS, &img);
+	rr = READ_ALL(r, IMG_NAME(name, "fds", r->task->pid), IMG_KIND__IMG_FDS, fd_entry, r->fds,
+		      r->nr_fds);
 	if (rr < 0)
 		return rr;
-	while ((rr = img_read(img, &fd_entry__descriptor, &m)) > 0) {
-		FdEntry *e = (FdEntry *)m;
+	seen = xzalloc(FDS_MAX / 8);
+	for (size_t i = 0; i < r->nr_fds; i++) {
+		const FdEntry *e = r->fds[i];
 
-		r->fds = xrealloc_array(r->fds, r->nr_fds + 1, sizeof(*r->fds));
-		r->fds[r->nr_fds++] = e;
-		if (r->nr_fds > FILES_MAX || e->fd >= FDS_MAX || !files_find(r, e->file_id))
+		if (e->fd >= FDS_MAX || !files_find(r, e->file_id))
 			return pr_err_ret(-EINVAL, "image '%s': entry for fd %u is corrupt", name,
 					  e->fd);
-		for (size_t i = 0; i + 1 < r->nr_fds; i++)
-			if (r->fds[i]->fd == e->fd)
-				return pr_err_ret(-EINVAL, "image '%s': fd %u appears twice", name,
-						  e->fd);
+		if (seen[e->fd / 8] & (1u << (e->fd % 8)))
+			return pr_err_ret(-EINVAL, "image '%s': fd %u appears twice", name, e->fd);
+		seen[e->fd / 8] |= (uint8_t)(1u << (e->fd % 8));
 	}
-	return rr;
+	return 0;
 }
 
 int files_prepare(struct rst_ctx *r)

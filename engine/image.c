@@ -258,6 +258,37 @@ int img_read_one(int dirfd, const char *name, ImgKind kind, const ProtobufCMessa
 	return r < 0 ? r : 0;
 }
 
+int img_read_all(int dirfd, const char *name, ImgKind kind, const ProtobufCMessageDescriptor *desc,
+		 size_t max, ProtobufCMessage ***ret, size_t *ret_n)
+{
+	_cleanup_img_ struct img *img = NULL;
+	ProtobufCMessage **arr = NULL, *m;
+	size_t n = 0;
+	int r;
+
+	r = img_open(dirfd, name, kind, &img);
+	while (r == 0 && (r = img_read(img, desc, &m)) > 0) {
+		if (n == max) {
+			img_free(m);
+			r = pr_err_ret(-E2BIG, "image '%s': more than %zu entries", name, max);
+			break;
+		}
+		if ((n & (n - 1)) == 0)
+			arr = xrealloc_array(arr, n ? n * 2 : 16, sizeof(*arr));
+		arr[n++] = m;
+		r = 0;
+	}
+	if (r < 0) {
+		while (n)
+			img_free(arr[--n]);
+		free(arr);
+		return r;
+	}
+	*ret = arr;
+	*ret_n = n;
+	return 0;
+}
+
 int img_write_one(int dirfd, const char *name, ImgKind kind, const ProtobufCMessage *msg)
 {
 	struct img *img;

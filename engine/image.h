@@ -28,6 +28,12 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 /* Read exactly one entry; its absence is an error. */
 int img_read_one(int dirfd, const char *name, ImgKind kind, const ProtobufCMessageDescriptor *desc,
 		 ProtobufCMessage **ret);
+/*
+ * Read every entry of image @name, at most @max of them, into a new array *ret of *ret_n
+ * messages (free each with img_free). Nothing is returned on failure.
+ */
+int img_read_all(int dirfd, const char *name, ImgKind kind, const ProtobufCMessageDescriptor *desc,
+		 size_t max, ProtobufCMessage ***ret, size_t *ret_n);
 /* Write a file holding the single entry @msg. */
 int img_write_one(int dirfd, const char *name, ImgKind kind, const ProtobufCMessage *msg);
 /* Flush and close; returns the first write error. */

@@ -234,7 +234,6 @@ static int check_vma(const struct rst_ctx *r, const VmaEntry *v, uint64_t prev_e
 
 int mm_prepare(struct rst_ctx *r)
 {
-	_cleanup_img_ struct img *img = NULL;
 	ProtobufCMessage *m;
 	uint64_t prev_end = 0;
 	char name[64];
@@ -251,22 +250,12 @@ int mm_prepare(struct rst_ctx *r)
 	if (!files_find(r, r->mm->exe_file_id))
 		return pr_err_ret(-EINVAL, "image '%s': names missing exe file %lu", name,
 				  (unsigned long)r->mm->exe_file_id);
-	rr = img_open(r->dirfd, IMG_NAME(name, "vmas", r->task->pid), IMG_KIND__IMG_VMAS, &img);
-	if (rr < 0)
-		return rr;
-	while ((rr = img_read(img, &vma_entry__descriptor, &m)) > 0) {
-		VmaEntry *v = (VmaEntry *)m;
-
-		if (r->nr_vmas >= MM_MAX_VMAS) {
-			img_free(m);
-			return pr_err_ret(-E2BIG, "image '%s': too many mappings", name);
-		}
-		r->vmas = xrealloc_array(r->vmas, r->nr_vmas + 1, sizeof(*r->vmas));
-		r->vmas[r->nr_vmas++] = v;
-		rr = check_vma(r, v, prev_end);
-		if (rr < 0)
-			return rr;
-		prev_end = v->end;
+	rr = img_read_all(r->dirfd, IMG_NAME(name, "vmas", r->task->pid), IMG_KIND__IMG_VMAS,
+			  &vma_entry__descriptor, MM_MAX_VMAS, (ProtobufCMessage ***)&r->vmas,
+			  &r->nr_vmas);
+	for (size_t i = 0; rr == 0 && i < r->nr_vmas; i++) {
+		rr = check_vma(r, r->vmas[i], prev_end);
+		prev_end = r->vmas[i]->end;
 	}
 	return rr;
 }

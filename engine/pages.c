@@ -245,53 +245,43 @@ int pages_dump(struct dump_ctx *d)
 #define RST_MAX_RUNS (1UL << 24)
 #define RST_BATCH (256UL << 20)
 
-static const VmaEntry *vma_of(const struct rst_ctx *r, uint64_t start, uint64_t end)
-{
-	for (size_t i = 0; i < r->nr_vmas; i++)
-		if (r->vmas[i]->start <= start && end <= r->vmas[i]->end)
-			return r->vmas[i];
-	return NULL;
-}
-
 /* Check the runs against the mappings; *ret_forced[i]: run i goes in through /proc/PID/mem. */
 static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages, bool **ret_forced)
 {
-	_cleanup_img_ struct img *img = NULL;
-	ProtobufCMessage *m;
+	_cleanup_free_ bool *forced = NULL;
 	uint64_t pages = 0, prev_end = 0;
+	size_t vi = 0; /* runs and mappings are both sorted: one cursor walks the mappings */
 	char name[64];
 	int rr;
 
-	*ret_forced = NULL;
-	rr = img_open(r->dirfd, IMG_NAME(name, "pagemap", r->task->pid), IMG_KIND__IMG_PAGEMAP, &img);
+	rr = img_read_all(r->dirfd, IMG_NAME(name, "pagemap", r->task->pid), IMG_KIND__IMG_PAGEMAP,
+			  &pagemap_entry__descriptor, RST_MAX_RUNS,
+			  (ProtobufCMessage ***)&r->pagemap, &r->nr_pagemap);
 	if (rr < 0)
 		return rr;
-	while ((rr = img_read(img, &pagemap_entry__descriptor, &m)) > 0) {
-		PagemapEntry *e = (PagemapEntry *)m;
-		const VmaEntry *v;
-		uint64_t end;
+	forced = xcalloc(r->nr_pagemap, sizeof(*forced));
+	for (size_t i = 0; i < r->nr_pagemap; i++) {
+		const PagemapEntry *e = r->pagemap[i];
+		const VmaEntry *v = NULL;
+		uint64_t end = 0;
 
-		if ((r->nr_pagemap & (r->nr_pagemap - 1)) == 0) {
-			size_t cap = r->nr_pagemap ? r->nr_pagemap * 2 : 64;
-
-			r->pagemap = xrealloc_array(r->pagemap, cap, sizeof(*r->pagemap));
-			*ret_forced = xrealloc_array(*ret_forced, cap, sizeof(**ret_forced));
+		if (e->vaddr % PAGE_SIZE == 0 && e->nr_pages && e->nr_pages < ARCH_TASK_SIZE / PAGE_SIZE &&
+		    e->vaddr >= prev_end && !__builtin_add_overflow(e->vaddr, e->nr_pages * PAGE_SIZE, &end)) {
+			while (vi < r->nr_vmas && r->vmas[vi]->end <= e->vaddr)
+				vi++;
+			if (vi < r->nr_vmas && r->vmas[vi]->start <= e->vaddr && end <= r->vmas[vi]->end)
+				v = r->vmas[vi];
 		}
-		r->pagemap[r->nr_pagemap++] = e;
-		v = NULL;
-		if (r->nr_pagemap <= RST_MAX_RUNS && e->vaddr % PAGE_SIZE == 0 && e->nr_pages &&
-		    e->nr_pages < ARCH_TASK_SIZE / PAGE_SIZE && e->vaddr >= prev_end &&
-		    !__builtin_add_overflow(e->vaddr, e->nr_pages * PAGE_SIZE, &end))
-			v = vma_of(r, e->vaddr, end);
 		if (!v || v->kind == VMA_KIND__VMA_FILE_SHARED || v->kind >= VMA_KIND__VMA_VVAR)
 			return pr_err_ret(-EINVAL, "image '%s': run at %lx of %lu pages is corrupt",
 					  name, (unsigned long)e->vaddr, (unsigned long)e->nr_pages);
-		(*ret_forced)[r->nr_pagemap - 1] = !(mm_fill_prot(v) & PROT_WRITE);
+		forced[i] = !(mm_fill_prot(v) & PROT_WRITE);
 		prev_end = end;
 		pages += e->nr_pages;
 	}
 	*ret_pages = pages;
-	return rr;
+	*ret_forced = TAKE_PTR(forced);
+	return 0;
 }
 
 /* Pages of a mapping that is not writable even while being filled: through /proc/PID/mem. */
