@@ -38,34 +38,55 @@ static void dump_ctx_free(struct dump_ctx *d)
 	if (d->mm)
 		mm_entry__free_unpacked(d->mm, NULL);
 	proc_vmas_free(d->vmas, d->nr_vmas);
+	free(d->others);
 	if (d->dirfd >= 0)
 		close(d->dirfd);
 }
 
-static void new_task(struct dump_ctx *d)
+static void new_task(struct dump_ctx *d, const pid_t *tids, size_t n)
 {
-	ThreadEntry *th = xzalloc(sizeof(*th));
-
 	d->task = xzalloc(sizeof(*d->task));
 	task_entry__init(d->task);
-	thread_entry__init(th);
 	d->task->has_pid = true;
 	d->task->pid = (uint32_t)d->pid;
-	d->task->n_threads = 1;
-	d->task->threads = xmalloc(sizeof(th));
-	d->task->threads[0] = th;
-	th->has_tid = true;
-	th->tid = (uint32_t)d->pid;
+	d->task->n_threads = n;
+	d->task->threads = xcalloc(n, sizeof(*d->task->threads));
+	for (size_t i = 0; i < n; i++) {
+		ThreadEntry *th = xzalloc(sizeof(*th));
+
+		thread_entry__init(th);
+		th->has_tid = true;
+		th->tid = (uint32_t)tids[i];
+		d->task->threads[i] = th;
+	}
+	d->others = xcalloc(n, sizeof(*d->others));
+}
+
+/* Per-thread state: registers, attributes, the alternate stack. */
+static int dump_threads(struct dump_ctx *d)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < d->task->n_threads; i++) {
+		ThreadEntry *th = d->task->threads[i];
+		struct puppet *p = THREAD_PUP(d, i);
+
+		r = arch_dump_thread_regs(p->pid, &p->base, th);
+		if (r == 0)
+			r = task_dump_thread(p, th);
+		if (r == 0)
+			r = signals_dump_thread(p, th);
+	}
+	return r;
 }
 
 /* Everything collected while the task is frozen, scratch area mapped and signals blocked. */
 static int collect(struct dump_ctx *d)
 {
-	ThreadEntry *th = d->task->threads[0];
 	char name[64];
 	int r;
 
-	r = STAGE("regs", arch_dump_thread_regs(d->pid, &d->pup.base, th));
+	r = STAGE("threads", dump_threads(d));
 	if (r == 0)
 		r = STAGE("task", task_dump_misc(d));
 	if (r == 0)
@@ -88,33 +109,57 @@ static int collect(struct dump_ctx *d)
 	return r;
 }
 
-/* Undo what serving as a puppet changed: scratch area, signal mask, registers. */
-static int release_task(struct dump_ctx *d, uint64_t blocked)
+/* Undo what serving as puppets changed: scratch area, signal masks, registers. */
+static int release_threads(struct dump_ctx *d, size_t n)
 {
 	int r = puppet_unmap_scratch(&d->pup);
 
-	if (ptrace(PTRACE_SETSIGMASK, d->pid, sizeof(blocked), &blocked) < 0 && !r)
-		r = pr_err_errno(-errno, "task %d: can't restore its signal mask", d->pid);
-	if (arch_set_regs(d->pid, &d->pup.base) < 0 && !r)
-		r = pr_err_errno(-errno, "task %d: can't restore its registers", d->pid);
+	for (size_t i = 0; i < n; i++) {
+		struct puppet *p = THREAD_PUP(d, i);
+		uint64_t blocked = d->task->threads[i]->blocked;
+
+		if (ptrace(PTRACE_SETSIGMASK, p->pid, sizeof(blocked), &blocked) < 0 && !r)
+			r = pr_err_errno(-errno, "thread %d: can't restore its signal mask", p->pid);
+		if (arch_set_regs(p->pid, &p->base) < 0 && !r)
+			r = pr_err_errno(-errno, "thread %d: can't restore its registers", p->pid);
+	}
 	return r;
 }
 
-static int kill_dumped(pid_t pid)
+static void kill_dumped(pid_t pid, const pid_t *tids, size_t n)
 {
 	int status;
 
 	kill(pid, SIGKILL);
-	/* As its tracer we see it die; its parent reaps it. */
-	while (waitpid(pid, &status, __WALL) == pid && !WIFEXITED(status) && !WIFSIGNALED(status))
-		;
-	return 0;
+	/*
+	 * As their tracer we see every thread die; the parent reaps the process. The leader's
+	 * death is reported only once the other threads are reaped: those go first.
+	 */
+	for (size_t i = n; i-- > 0;)
+		while (waitpid(tids[i], &status, __WALL) == tids[i] && !WIFEXITED(status) &&
+		       !WIFSIGNALED(status))
+			;
+}
+
+/* Block the thread's signals, so remote syscalls are not cut short, and make it a puppet. */
+static int enlist_thread(struct dump_ctx *d, size_t i, uint64_t vdso, uint64_t vdso_len)
+{
+	ThreadEntry *th = d->task->threads[i];
+	uint64_t all = ~0ULL;
+	pid_t tid = (pid_t)th->tid;
+
+	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(th->blocked), &th->blocked) < 0)
+		return pr_err_errno(-errno, "thread %d: can't read its signal mask", tid);
+	th->has_blocked = true;
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all) < 0)
+		return pr_err_errno(-errno, "thread %d: can't block its signals", tid);
+	return puppet_init(THREAD_PUP(d, i), tid, vdso, vdso_len);
 }
 
 static int dump_frozen(struct dump_ctx *d)
 {
-	uint64_t blocked, all = ~0ULL, vstart, vlen, vdso;
-	ThreadEntry *th = d->task->threads[0];
+	uint64_t vstart, vlen, vdso;
+	size_t enlisted = 0;
 	int r, r2;
 
 	r = task_check_supported(d->pid);
@@ -126,26 +171,25 @@ static int dump_frozen(struct dump_ctx *d)
 	r = mm_vdso_unit(d->vmas, d->nr_vmas, &vstart, &vlen, &vdso);
 	if (r < 0)
 		return pr_err_ret(-EOPNOTSUPP, "task %d: has no vdso: not supported yet", d->pid);
-	if (ptrace(PTRACE_GETSIGMASK, d->pid, sizeof(blocked), &blocked) < 0)
-		return pr_err_errno(-errno, "task %d: can't read its signal mask", d->pid);
-	th->has_blocked = true;
-	th->blocked = blocked;
-	/* Remote syscalls must not be cut short by the task's own signals. */
-	if (ptrace(PTRACE_SETSIGMASK, d->pid, sizeof(all), &all) < 0)
-		return pr_err_errno(-errno, "task %d: can't block its signals", d->pid);
-	r = puppet_init(&d->pup, d->pid, vdso, vstart + vlen - vdso);
+	for (; r == 0 && enlisted < d->task->n_threads; enlisted++)
+		r = enlist_thread(d, enlisted, vdso, vstart + vlen - vdso);
 	if (r == 0)
 		r = puppet_map_scratch(&d->pup, 0);
+	/* The threads share the leader's address space, and so its scratch area. */
+	for (size_t i = 1; i < d->task->n_threads; i++)
+		d->others[i - 1].scratch = d->pup.scratch;
 	if (r == 0)
 		r = collect(d);
-	r2 = release_task(d, blocked);
+	r2 = release_threads(d, enlisted);
 	return r < 0 ? r : r2;
 }
 
 int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats)
 {
 	struct dump_ctx d = { .opts = opts, .pid = opts->pid, .dirfd = -1 };
+	_cleanup_free_ pid_t *tids = NULL;
 	unsigned long long t0;
+	size_t n = 0;
 	int r;
 
 	if (opts->pid <= 0 || opts->pid == getpid())
@@ -156,22 +200,22 @@ int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats)
 	if (d.dirfd < 0)
 		return d.dirfd;
 	unlinkat(d.dirfd, INVENTORY_IMG, 0);
-	new_task(&d);
 	t0 = log_now_us();
-	r = STAGE("freeze", task_seize(d.pid));
+	r = STAGE("freeze", task_seize(d.pid, &tids, &n));
 	if (r < 0)
 		goto out;
+	new_task(&d, tids, n);
 	r = dump_frozen(&d);
 	if (r == 0)
 		r = STAGE("inventory", inventory_dump(&d));
 	if (r < 0 || opts->leave_running)
-		task_unseize(d.pid);
+		task_unseize(tids, n);
 	else
-		kill_dumped(d.pid);
+		kill_dumped(d.pid, tids, n);
 	stats->frozen_us = log_now_us() - t0;
 	stats->pages_written = d.pages_written;
 	if (r == 0)
-		pr_info("task %d: dumped, %llu pages, frozen for %llu us", d.pid,
+		pr_info("task %d: dumped %zu threads, %llu pages, frozen for %llu us", d.pid, n,
 			(unsigned long long)d.pages_written, stats->frozen_us);
 out:
 	dump_ctx_free(&d);

@@ -16,18 +16,36 @@
 #define FILES_MAX 65536
 #define FDS_MAX (1 << 20)
 
+/* Every kind of file, in matching order: the first whose match() says yes takes the file. */
+static const struct file_ops *const kinds[] = {
+	&memfd_file_ops,   &reg_file_ops,      &chr_file_ops,	  &pipe_file_ops,
+	&fifo_file_ops,	   &eventfd_file_ops,  &signalfd_file_ops, &timerfd_file_ops,
+	&epoll_file_ops,   &inotify_file_ops,  &unix_file_ops,	  &inet_file_ops,
+};
+
 static const struct file_ops *ops_of(FileKind kind)
 {
-	switch (kind) {
-	case FILE_KIND__FILE_REG:
-		return &reg_file_ops;
-	case FILE_KIND__FILE_CHR:
-		return &chr_file_ops;
-	case FILE_KIND__FILE_PIPE:
-		return &pipe_file_ops;
-	default:
-		return NULL;
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->kind == kind)
+			return kinds[i];
+	return NULL;
+}
+
+int files_refuse(struct dump_ctx *d, int tfd, const char *link, const char *why)
+{
+	return pr_err_ret(-EOPNOTSUPP, "task %d: fd %d: '%s': %s", d->pid, tfd, link, why);
+}
+
+bool files_anon_inode_is(const char *link, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(link, "anon_inode:", 11))
+		return false;
+	link += 11;
+	if (link[0] == '[')
+		return !strncmp(link + 1, name, n) && !strcmp(link + 1 + n, "]");
+	return !strcmp(link, name);
 }
 
 static FileEntry *table_add(struct dump_ctx *d, const struct stat *st, pid_t pid, int fd)
@@ -87,36 +105,18 @@ int files_dump_path(struct dump_ctx *d, const char *link, pid_t pid, int fd, uin
 	f = table_add(d, &st, pid, fd);
 	f->kind = FILE_KIND__FILE_REG;
 	f->flags = O_RDONLY;
-	r = reg_file_ops.dump(d, f, copy, &st, target);
+	r = reg_file_ops.dump(d, f, copy, -1, &st, target);
 	if (r < 0)
 		return r;
 	*ret_id = f->id;
 	return 0;
 }
 
-static int refuse_fd(struct dump_ctx *d, int fd, const char *link, const char *why)
+static const struct file_ops *classify(int fd, const struct stat *st, const char *link)
 {
-	return pr_err_ret(-EOPNOTSUPP, "task %d: fd %d: '%s': %s", d->pid, fd, link, why);
-}
-
-static const struct file_ops *classify(struct dump_ctx *d, int fd, const struct stat *st,
-				       const char *link, int *ret)
-{
-	*ret = 0;
-	if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))
-		return &reg_file_ops;
-	if (S_ISCHR(st->st_mode))
-		return &chr_file_ops;
-	if (S_ISFIFO(st->st_mode) && !strncmp(link, "pipe:", 5))
-		return &pipe_file_ops;
-	if (S_ISFIFO(st->st_mode))
-		*ret = refuse_fd(d, fd, link, "named FIFOs are not supported yet");
-	else if (S_ISSOCK(st->st_mode))
-		*ret = refuse_fd(d, fd, link, "sockets are not supported yet");
-	else if (!strncmp(link, "anon_inode:", 11))
-		*ret = refuse_fd(d, fd, link, "this kind of file is not supported yet");
-	else
-		*ret = refuse_fd(d, fd, link, "unknown kind of file");
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->match(fd, st, link))
+			return kinds[i];
 	return NULL;
 }
 
@@ -144,14 +144,14 @@ static int dump_one_fd(struct dump_ctx *d, int pidfd, int fd, struct img *img)
 		return pr_err_errno(-errno, "task %d: fd %d: can't take a copy", d->pid, fd);
 	f = table_find(d, &st, d->pid, fd);
 	if (!f) {
-		ops = classify(d, fd, &st, link, &r);
+		ops = classify(copy, &st, link);
 		if (!ops)
-			return r;
+			return files_refuse(d, fd, link, "this kind of file is not supported yet");
 		f = table_add(d, &st, d->pid, fd);
 		f->kind = ops->kind;
 		f->flags = info.flags & ~(uint32_t)O_CLOEXEC;
 		f->pos = info.pos;
-		r = ops->dump(d, f, copy, &st, link);
+		r = ops->dump(d, f, copy, fd, &st, link);
 		if (r < 0)
 			return r;
 	}
@@ -344,6 +344,33 @@ int files_park(struct rst_ctx *r, int fd, int *ret_fd)
 	return 0;
 }
 
+static int open_parked(struct rst_ctx *r, size_t idx)
+{
+	int fd, rr;
+
+	rr = files_open_remote(r, idx + 1, (int)r->files[idx]->flags, &fd);
+	if (rr == 0)
+		rr = files_park(r, fd, &r->file_fds[idx]);
+	return rr;
+}
+
+/* dup3 the parked file descriptions of the (non-)late kinds to the task's fd numbers. */
+static int dup_to_fds(struct rst_ctx *r, bool late)
+{
+	for (size_t i = 0; i < r->nr_fds; i++) {
+		const FdEntry *e = r->fds[i];
+		long a;
+
+		if (ops_of(r->files[e->file_id - 1]->kind)->late != late)
+			continue;
+		a = puppet_sys(&r->pup, SYS_dup3, (uint64_t)r->file_fds[e->file_id - 1], e->fd,
+			       e->cloexec ? O_CLOEXEC : 0);
+		if (a < 0)
+			return pr_err_errno((int)a, "task %d: can't set up fd %u", r->pup.pid, e->fd);
+	}
+	return 0;
+}
+
 static int raise_nofile(struct rst_ctx *r, int need)
 {
 	struct rlimit rl;
@@ -371,25 +398,21 @@ int files_restore(struct rst_ctx *r)
 	rr = raise_nofile(r, r->park_base + (int)r->nr_files + 16);
 	if (rr < 0)
 		return rr;
-	/* Open every file description once, parked high; then dup3 each to its fd numbers. */
-	for (size_t i = 0; rr == 0 && i < r->nr_fds; i++) {
-		size_t idx = r->fds[i]->file_id - 1;
-		int fd;
+	/*
+	 * Open every file description once, parked high; then dup3 each to its fd numbers.
+	 * Late kinds (epoll) go in a second pass and in place: they refer to the task's fds.
+	 */
+	for (int late = 0; late < 2; late++) {
+		for (size_t i = 0; rr == 0 && i < r->nr_fds; i++) {
+			size_t idx = r->fds[i]->file_id - 1;
 
-		if (r->file_fds[idx] >= 0)
-			continue;
-		rr = files_open_remote(r, r->fds[i]->file_id, (int)r->files[idx]->flags, &fd);
-		if (rr == 0)
-			rr = files_park(r, fd, &r->file_fds[idx]);
+			if (r->file_fds[idx] < 0 && ops_of(r->files[idx]->kind)->late == late)
+				rr = open_parked(r, idx);
+		}
+		if (!late)
+			rr = rr ? rr : dup_to_fds(r, false);
 	}
-	for (size_t i = 0; rr == 0 && i < r->nr_fds; i++) {
-		const FdEntry *e = r->fds[i];
-		long a = puppet_sys(&r->pup, SYS_dup3, (uint64_t)r->file_fds[e->file_id - 1], e->fd,
-				    e->cloexec ? O_CLOEXEC : 0);
-
-		if (a < 0)
-			rr = pr_err_errno((int)a, "task %d: can't set up fd %u", r->pup.pid, e->fd);
-	}
+	rr = rr ? rr : dup_to_fds(r, true);
 	for (size_t i = 0; i < r->nr_files; i++)
 		if (r->file_fds[i] >= 0)
 			puppet_sys(&r->pup, SYS_close, (uint64_t)r->file_fds[i]);

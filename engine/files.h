@@ -9,8 +9,15 @@
 
 struct file_ops {
 	FileKind kind;
-	/* Fill @f for the file cryo holds as @fd (a copy of the task's), statted @st, linked @link. */
-	int (*dump)(struct dump_ctx *d, FileEntry *f, int fd, const struct stat *st,
+	/* Is the file cryo holds as @fd, statted @st, whose fd link reads @link, of this kind? */
+	bool (*match)(int fd, const struct stat *st, const char *link);
+	/* Opened after every other kind: it refers to the task's other fds (epoll). */
+	bool late;
+	/*
+	 * Fill @f for the file cryo holds as @fd (its own copy of the task's fd @tfd, or -1 for a
+	 * file reached by path), statted @st, linked @link.
+	 */
+	int (*dump)(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 		    const char *link);
 	/* Check the file can be had here, before any process is created. */
 	int (*prepare)(struct rst_ctx *r, const FileEntry *f);
@@ -21,6 +28,20 @@ struct file_ops {
 extern const struct file_ops reg_file_ops;
 extern const struct file_ops chr_file_ops;
 extern const struct file_ops pipe_file_ops;
+extern const struct file_ops fifo_file_ops;
+extern const struct file_ops eventfd_file_ops;
+extern const struct file_ops signalfd_file_ops;
+extern const struct file_ops timerfd_file_ops;
+extern const struct file_ops epoll_file_ops;
+extern const struct file_ops inotify_file_ops;
+extern const struct file_ops memfd_file_ops;
+extern const struct file_ops unix_file_ops;
+extern const struct file_ops inet_file_ops;
+
+/* Refuse fd @tfd of the task, linked @link: "<what> are not supported yet" style @why. */
+int files_refuse(struct dump_ctx *d, int tfd, const char *link, const char *why);
+/* True when @link is "anon_inode:NAME" or "anon_inode:[NAME]" for @name. */
+bool files_anon_inode_is(const char *link, const char *name);
 
 /* Remote openat(AT_FDCWD, @path, @flags, @mode) in the puppet. */
 int files_remote_openat(struct rst_ctx *r, const char *path, int flags, int mode, int *ret_fd);

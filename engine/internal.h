@@ -28,9 +28,13 @@ struct puppet {
 };
 
 #define PUPPET_SCRATCH_LEN (64UL * 1024)
+/* Most threads a process may have in an image. */
+#define MAX_THREADS 32768
 
 /* Find the syscall instruction in the task's vdso at @vdso_start and take its registers. */
 int puppet_init(struct puppet *p, pid_t pid, uint64_t vdso_start, uint64_t vdso_len);
+/* A puppet of thread @tid, which shares the address space (vdso, scratch) of @leader. */
+int puppet_init_thread(struct puppet *p, pid_t tid, const struct puppet *leader);
 /* Run syscall @nr in the puppet: the result, or -errno (also for a ptrace failure). */
 long puppet_syscall(struct puppet *p, long nr, const uint64_t args[6]);
 #define puppet_sys(p, nr, ...) puppet_syscall((p), (nr), (const uint64_t[6]){ __VA_ARGS__ })
@@ -44,11 +48,16 @@ int puppet_get(struct puppet *p, size_t off, void *buf, size_t len);
 int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 
-/* Freeze one task with PTRACE_SEIZE + PTRACE_INTERRUPT; undone by task_unseize. */
-int task_seize(pid_t pid);
-int task_unseize(pid_t pid);
-/* Refuse a tree this engine can't take yet (threads, children), naming the reason. */
+/*
+ * Freeze every thread of process @pid with PTRACE_SEIZE + PTRACE_INTERRUPT, listing its threads
+ * again until no new one appears. The leader comes first in *ret_tids. Undone by task_unseize.
+ */
+int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n);
+void task_unseize(const pid_t *tids, size_t n);
+/* Refuse a tree this engine can't take yet (children), naming the reason. */
 int task_check_supported(pid_t pid);
+/* The puppet of thread @i (task->threads[i]): the leader for 0. */
+#define THREAD_PUP(ctx, i) ((i) ? &(ctx)->others[(i) - 1] : &(ctx)->pup)
 
 /* Files: one entry per open file description, shared by fds that point at it. */
 struct file_table {
@@ -66,18 +75,16 @@ struct dump_ctx {
 	const struct cr_dump_opts *opts;
 	pid_t pid;
 	int dirfd;
-	struct puppet pup;
+	struct puppet pup; /* the leader, which serves process-wide remote syscalls */
+	struct puppet *others; /* the other threads, in task->threads[1..] order */
 	TaskEntry *task;
 	MmEntry *mm;
 	struct proc_vma *vmas;
 	size_t nr_vmas;
 	struct file_table ft;
-	FdEntry **fds;
-	size_t nr_fds;
 	PipeDataEntry **pipe_data;
 	size_t nr_pipe_data;
 	uint64_t pages_written;
-	uint64_t frozen_at_us;
 };
 
 struct rst_ctx {
@@ -96,7 +103,9 @@ struct rst_ctx {
 	size_t nr_fds;
 	PipeDataEntry **pipe_data;
 	size_t nr_pipe_data;
-	struct puppet pup;
+	struct puppet pup; /* the leader, which serves process-wide remote syscalls */
+	struct puppet *others; /* the other threads, in task->threads[1..] order, once created */
+	size_t nr_others;
 	int pidfd;
 	int *file_fds; /* per file entry: its remote fd while fds are set up, or -1 */
 	int park_base; /* remote fds above this one are cryo's temporaries */
@@ -140,15 +149,24 @@ int pages_dump(struct dump_ctx *d);
 int pages_restore(struct rst_ctx *r);
 
 int task_dump_misc(struct dump_ctx *d);
+int task_dump_thread(struct puppet *p, ThreadEntry *th);
 int task_restore_misc(struct rst_ctx *r);
-int task_restore_creds(struct rst_ctx *r);
+int task_restore_thread(struct puppet *p, const ThreadEntry *th);
+/* Credentials are per thread: each thread sets its own. */
+int task_restore_creds(struct rst_ctx *r, struct puppet *p);
+int task_restore_dumpable(struct rst_ctx *r);
 
 int signals_dump(struct dump_ctx *d);
+int signals_dump_thread(struct puppet *p, ThreadEntry *th);
 int signals_dump_pending(struct dump_ctx *d);
 int signals_restore(struct rst_ctx *r);
+int signals_restore_thread(struct rst_ctx *r, struct puppet *p, const ThreadEntry *th);
 int signals_restore_pending(struct rst_ctx *r);
 /* 0 when the signal data of an image's task is within bounds. */
 int signals_check_image(const TaskEntry *t);
+
+/* Create the threads other than the leader, each stopped and ready to serve as a puppet. */
+int threads_restore_create(struct rst_ctx *r);
 
 int timers_dump(struct dump_ctx *d);
 int timers_restore(struct rst_ctx *r);

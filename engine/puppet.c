@@ -61,6 +61,18 @@ int puppet_init(struct puppet *p, pid_t pid, uint64_t vdso_start, uint64_t vdso_
 	return 0;
 }
 
+int puppet_init_thread(struct puppet *p, pid_t tid, const struct puppet *leader)
+{
+	int r = arch_get_regs(tid, &p->base);
+
+	if (r < 0)
+		return pr_err_errno(r, "thread %d: can't get registers", tid);
+	p->pid = tid;
+	p->sys_ip = leader->sys_ip;
+	p->scratch = leader->scratch;
+	return 0;
+}
+
 long puppet_syscall(struct puppet *p, long nr, const uint64_t args[6])
 {
 	long ret;

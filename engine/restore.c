@@ -32,10 +32,29 @@ static void rst_ctx_free(struct rst_ctx *r)
 	img_free(r->task ? &r->task->base : NULL);
 	img_free(r->mm ? &r->mm->base : NULL);
 	free(r->file_fds);
+	free(r->others);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
 	if (r->dirfd >= 0)
 		close(r->dirfd);
+}
+
+/* The leader first, every tid distinct and plausible, registers present and bounded. */
+static bool check_threads(const TaskEntry *t)
+{
+	if (t->n_threads < 1 || t->n_threads > MAX_THREADS || t->threads[0]->tid != t->pid)
+		return false;
+	for (size_t i = 0; i < t->n_threads; i++) {
+		const ThreadEntry *th = t->threads[i];
+
+		if (!th->regs || th->tid < 1 || th->tid > (1u << 22) ||
+		    arch_check_xsave_len(th->xsave.len) < 0)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (t->threads[j]->tid == th->tid)
+				return false;
+	}
+	return true;
 }
 
 /* Read and check every image before any process exists. */
@@ -53,9 +72,8 @@ static int read_images(struct rst_ctx *r)
 	if (rr < 0)
 		return rr;
 	r->task = (TaskEntry *)m;
-	if (r->task->pid != r->inv->root_pid || r->task->n_threads != 1 || !r->task->threads[0]->regs ||
-	    r->task->threads[0]->tid != r->task->pid || signals_check_image(r->task) < 0 ||
-	    arch_check_xsave_len(r->task->threads[0]->xsave.len) < 0)
+	if (r->task->pid != r->inv->root_pid || !check_threads(r->task) ||
+	    signals_check_image(r->task) < 0)
 		return pr_err_ret(-EINVAL, "image '%s': is corrupt", name);
 	rr = files_prepare(r);
 	if (rr == 0)
@@ -140,23 +158,48 @@ static int clean_puppet(struct rst_ctx *r)
 	return 0;
 }
 
+/* Per-thread state, each thread doing its own remote syscalls. */
+static int restore_threads(struct rst_ctx *r)
+{
+	int rr = 0;
+
+	for (size_t i = 0; rr == 0 && i < r->task->n_threads; i++) {
+		rr = task_restore_thread(THREAD_PUP(r, i), r->task->threads[i]);
+		if (rr == 0)
+			rr = signals_restore_thread(r, THREAD_PUP(r, i), r->task->threads[i]);
+	}
+	return rr;
+}
+
+static int restore_creds(struct rst_ctx *r)
+{
+	int rr = 0;
+
+	for (size_t i = 0; rr == 0 && i < r->task->n_threads; i++)
+		rr = task_restore_creds(r, THREAD_PUP(r, i));
+	return rr == 0 ? task_restore_dumpable(r) : rr;
+}
+
+/* Final masks and registers of every thread, then let them all go. */
 static int finish(struct rst_ctx *r)
 {
-	const ThreadEntry *th = r->task->threads[0];
-	uint64_t blocked = th->blocked;
 	int rr;
 
 	rr = puppet_unmap_scratch(&r->pup);
-	if (rr < 0)
-		return rr;
-	if (ptrace(PTRACE_SETSIGMASK, r->pup.pid, sizeof(blocked), &blocked) < 0)
-		return pr_err_errno(-errno, "task %d: can't set its signal mask", r->pup.pid);
-	rr = arch_restore_thread_regs(r->pup.pid, th);
-	if (rr < 0)
-		return rr;
-	if (ptrace(PTRACE_DETACH, r->pup.pid, NULL, NULL) < 0)
-		return pr_err_errno(-errno, "task %d: can't detach", r->pup.pid);
-	return 0;
+	for (size_t i = 0; rr == 0 && i < r->task->n_threads; i++) {
+		const ThreadEntry *th = r->task->threads[i];
+		pid_t tid = THREAD_PUP(r, i)->pid;
+		uint64_t blocked = th->blocked;
+
+		if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(blocked), &blocked) < 0)
+			return pr_err_errno(-errno, "thread %d: can't set its signal mask", tid);
+		rr = arch_restore_thread_regs(tid, th);
+	}
+	/* No thread runs before every one has its registers: signals between them stay queued. */
+	for (size_t i = 0; rr == 0 && i < r->task->n_threads; i++)
+		if (ptrace(PTRACE_DETACH, THREAD_PUP(r, i)->pid, NULL, NULL) < 0)
+			return pr_err_errno(-errno, "thread %d: can't detach", THREAD_PUP(r, i)->pid);
+	return rr;
 }
 
 static int rebuild(struct rst_ctx *r)
@@ -177,13 +220,17 @@ static int rebuild(struct rst_ctx *r)
 	if (rr == 0)
 		rr = STAGE("task", task_restore_misc(r));
 	if (rr == 0)
+		rr = STAGE("create threads", threads_restore_create(r));
+	if (rr == 0)
 		rr = STAGE("timers", timers_restore(r));
 	if (rr == 0)
 		rr = STAGE("signals", signals_restore(r));
 	if (rr == 0)
+		rr = STAGE("threads", restore_threads(r));
+	if (rr == 0)
 		rr = STAGE("pending signals", signals_restore_pending(r));
 	if (rr == 0)
-		rr = STAGE("creds", task_restore_creds(r));
+		rr = STAGE("creds", restore_creds(r));
 	if (rr == 0)
 		rr = STAGE("finish", finish(r));
 	return rr;
@@ -203,8 +250,10 @@ int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_sta
 	if (rr == 0)
 		rr = rebuild(&r);
 	if (rr < 0 && r.pup.pid > 0) {
-		/* Nothing half-restored stays behind. */
+		/* Nothing half-restored stays behind: each thread is our tracee, reap them all. */
 		kill(r.pup.pid, SIGKILL);
+		for (size_t i = 0; i < r.nr_others; i++)
+			waitpid(r.others[i].pid, NULL, __WALL);
 		waitpid(r.pup.pid, NULL, __WALL);
 	}
 	if (rr == 0) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Freezing a task for dump and letting it go again. */
+/* Freezing a process, every thread of it, for dump and letting it go again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,29 +14,30 @@
 
 /* Signal-delivery stops to pass through before the interrupt stop shows up. */
 #define SEIZE_MAX_SIGNALS 64
+/* Passes over /proc/PID/task before a process that keeps making threads is refused. */
+#define SEIZE_MAX_PASSES 64
 
-int task_seize(pid_t pid)
+/* Seize one thread: 0, or -ESRCH if it is gone already (a thread that just exited). */
+static int seize_thread(pid_t pid, pid_t tid)
 {
 	int status;
 
-	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)PTRACE_O_EXITKILL) < 0) {
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)PTRACE_O_EXITKILL) < 0) {
 		if (errno == ESRCH)
-			return pr_err_ret(-ESRCH, "task %d: no such process", pid);
-		return pr_err_errno(-errno, "task %d: can't seize", pid);
+			return -ESRCH;
+		return pr_err_errno(-errno, "task %d: thread %d: can't seize", pid, tid);
 	}
-	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0)
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
 		goto fail;
 	for (int i = 0; i < SEIZE_MAX_SIGNALS; i++) {
-		if (waitpid(pid, &status, __WALL) < 0)
+		if (waitpid(tid, &status, __WALL) < 0)
 			goto fail;
-		if (!WIFSTOPPED(status)) {
-			errno = ESRCH;
-			goto fail;
-		}
+		if (!WIFSTOPPED(status))
+			return -ESRCH;
 		/* The interrupt (or a group stop) reports PTRACE_EVENT_STOP. */
 		if ((status >> 16) == PTRACE_EVENT_STOP) {
 			if (WSTOPSIG(status) != SIGTRAP) {
-				ptrace(PTRACE_DETACH, pid, NULL, NULL);
+				ptrace(PTRACE_DETACH, tid, NULL, NULL);
 				return pr_err_ret(-EOPNOTSUPP,
 						  "task %d: is stopped by signal %d: dumping a stopped task is not supported yet",
 						  pid, WSTOPSIG(status));
@@ -44,62 +45,123 @@ int task_seize(pid_t pid)
 			return 0;
 		}
 		/* A signal caught on the way: deliver it and wait for the interrupt again. */
-		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(status)) < 0)
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(status)) < 0)
 			goto fail;
 	}
 	errno = EBUSY;
 fail:
 	status = -errno;
-	ptrace(PTRACE_DETACH, pid, NULL, NULL);
-	return pr_err_errno(status, "task %d: can't freeze", pid);
+	ptrace(PTRACE_DETACH, tid, NULL, NULL);
+	if (status == -ESRCH)
+		return status;
+	return pr_err_errno(status, "task %d: thread %d: can't freeze", pid, tid);
 }
 
-int task_unseize(pid_t pid)
+static bool listed(const pid_t *tids, size_t n, pid_t tid)
 {
-	if (ptrace(PTRACE_DETACH, pid, NULL, NULL) < 0)
-		return pr_err_errno(-errno, "task %d: can't detach", pid);
+	for (size_t i = 0; i < n; i++)
+		if (tids[i] == tid)
+			return true;
+	return false;
+}
+
+/* One pass over /proc/PID/task: seize the threads not seized yet; how many were new. */
+static int seize_new_threads(pid_t pid, pid_t **tids, size_t *n)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	char path[64];
+	int added = 0, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? pr_err_ret(-ESRCH, "task %d: no such process", pid) :
+					 pr_err_errno(-errno, "task %d: can't list threads", pid);
+	while ((de = readdir(d))) {
+		uint64_t tid;
+
+		if (parse_u64(de->d_name, 10, &tid) < 0 || listed(*tids, *n, (pid_t)tid))
+			continue;
+		if (*n >= MAX_THREADS)
+			return pr_err_ret(-E2BIG, "task %d: more than %d threads", pid, MAX_THREADS);
+		r = seize_thread(pid, (pid_t)tid);
+		if (r == -ESRCH && (pid_t)tid != pid)
+			continue;
+		if (r < 0)
+			return r == -ESRCH ? pr_err_ret(r, "task %d: no such process", pid) : r;
+		*tids = xrealloc_array(*tids, *n + 1, sizeof(**tids));
+		(*tids)[(*n)++] = (pid_t)tid;
+		added++;
+	}
+	return added;
+}
+
+int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n)
+{
+	pid_t *tids = NULL;
+	size_t n = 0;
+	int r;
+
+	/* The leader first: it serves the process-wide remote syscalls. */
+	r = seize_thread(pid, pid);
+	if (r < 0) {
+		if (r == -ESRCH)
+			pr_err("task %d: no such process", pid);
+		return r;
+	}
+	tids = xmalloc(sizeof(*tids));
+	tids[n++] = pid;
+	/* Threads can start threads until every thread is stopped: list again until quiet. */
+	for (int pass = 0; pass < SEIZE_MAX_PASSES; pass++) {
+		r = seize_new_threads(pid, &tids, &n);
+		if (r <= 0)
+			break;
+	}
+	if (r > 0)
+		r = pr_err_ret(-EBUSY, "task %d: keeps creating threads", pid);
+	if (r < 0) {
+		task_unseize(tids, n);
+		free(tids);
+		return r;
+	}
+	*ret_tids = tids;
+	*ret_n = n;
 	return 0;
 }
 
-static int count_dir(const char *path, int *ret_first_other, pid_t self)
+void task_unseize(const pid_t *tids, size_t n)
 {
-	_cleanup_closedir_ DIR *d = opendir(path);
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		n++;
-		if (atoi(de->d_name) != self)
-			*ret_first_other = atoi(de->d_name);
-	}
-	return n;
+	for (size_t i = 0; i < n; i++)
+		if (ptrace(PTRACE_DETACH, tids[i], NULL, NULL) < 0 && errno != ESRCH)
+			pr_warn("thread %d: can't detach: %s", tids[i], strerror(errno));
 }
 
 int task_check_supported(pid_t pid)
 {
-	_cleanup_free_ char *children = NULL;
-	char path[64];
-	int other = 0, n;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	char path[300];
 
+	/* Children of any thread are a tree: not supported yet. */
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	n = count_dir(path, &other, pid);
-	if (n < 0)
-		return pr_err_errno(n, "task %d: can't list threads", pid);
-	if (n > 1)
-		return pr_err_ret(-EOPNOTSUPP,
-				  "task %d: has %d threads (thread %d): multi-threaded processes are not supported yet",
-				  pid, n, other);
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
-	n = read_file_at(AT_FDCWD, path, 1 << 20, &children, NULL);
-	if (n < 0)
-		return pr_err_errno(n, "task %d: can't list children", pid);
-	if (children[0])
-		return pr_err_ret(-EOPNOTSUPP,
-				  "task %d: has child process %d: process trees are not supported yet",
-				  pid, atoi(children));
+	d = opendir(path);
+	if (!d)
+		return pr_err_errno(-errno, "task %d: can't list threads", pid);
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *children = NULL;
+		int r;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid, de->d_name);
+		r = read_file_at(AT_FDCWD, path, 1 << 20, &children, NULL);
+		if (r < 0)
+			return pr_err_errno(r, "task %d: can't list children", pid);
+		if (children[0])
+			return pr_err_ret(-EOPNOTSUPP,
+					  "task %d: has child process %d: process trees are not supported yet",
+					  pid, atoi(children));
+	}
 	return 0;
 }

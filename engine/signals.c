@@ -66,18 +66,19 @@ static int dump_sigactions(struct dump_ctx *d)
 
 int signals_dump(struct dump_ctx *d)
 {
-	ThreadEntry *th = d->task->threads[0];
+	return dump_sigactions(d);
+}
+
+int signals_dump_thread(struct puppet *p, ThreadEntry *th)
+{
 	struct kstack ks;
 	long a;
 	int r;
 
-	r = dump_sigactions(d);
-	if (r < 0)
-		return r;
-	a = puppet_sys(&d->pup, SYS_sigaltstack, 0, d->pup.scratch);
+	a = puppet_sys(p, SYS_sigaltstack, 0, p->scratch);
 	if (a < 0)
-		return pr_err_errno((int)a, "task %d: can't get its sigaltstack", d->pid);
-	r = puppet_get(&d->pup, 0, &ks, sizeof(ks));
+		return pr_err_errno((int)a, "thread %d: can't get its sigaltstack", p->pid);
+	r = puppet_get(p, 0, &ks, sizeof(ks));
 	if (r < 0)
 		return r;
 	th->altstack = xzalloc(sizeof(*th->altstack));
@@ -89,8 +90,7 @@ int signals_dump(struct dump_ctx *d)
 	return 0;
 }
 
-static int peek_pending(struct dump_ctx *d, uint32_t flags, ProtobufCBinaryData **ret,
-			size_t *ret_n)
+static int peek_pending(pid_t tid, uint32_t flags, ProtobufCBinaryData **ret, size_t *ret_n)
 {
 	uint8_t buf[32 * SIGINFO_SIZE];
 
@@ -100,14 +100,14 @@ static int peek_pending(struct dump_ctx *d, uint32_t flags, ProtobufCBinaryData 
 			uint32_t flags;
 			int32_t nr;
 		} args = { off, flags, 32 };
-		long n = ptrace(PTRACE_PEEKSIGINFO, d->pid, &args, buf);
+		long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
 
 		if (n < 0)
-			return pr_err_errno(-errno, "task %d: can't peek pending signals", d->pid);
+			return pr_err_errno(-errno, "thread %d: can't peek pending signals", tid);
 		if (n == 0)
 			return 0;
 		if (*ret_n + (size_t)n > PENDING_MAX)
-			return pr_err_ret(-E2BIG, "task %d: too many pending signals", d->pid);
+			return pr_err_ret(-E2BIG, "thread %d: too many pending signals", tid);
 		*ret = xrealloc_array(*ret, *ret_n + (size_t)n, sizeof(**ret));
 		for (long i = 0; i < n; i++) {
 			ProtobufCBinaryData *b = &(*ret)[(*ret_n)++];
@@ -123,12 +123,15 @@ static int peek_pending(struct dump_ctx *d, uint32_t flags, ProtobufCBinaryData 
 /* Last of the dump: signals that arrived while it ran are in the image too. */
 int signals_dump_pending(struct dump_ctx *d)
 {
-	ThreadEntry *th = d->task->threads[0];
-	int r;
+	int r = 0;
 
-	r = peek_pending(d, 0, &th->pending, &th->n_pending);
+	for (size_t i = 0; r == 0 && i < d->task->n_threads; i++) {
+		ThreadEntry *th = d->task->threads[i];
+
+		r = peek_pending((pid_t)th->tid, 0, &th->pending, &th->n_pending);
+	}
 	if (r == 0)
-		r = peek_pending(d, PTRACE_PEEKSIGINFO_SHARED, &d->task->shared_pending,
+		r = peek_pending(d->pid, PTRACE_PEEKSIGINFO_SHARED, &d->task->shared_pending,
 				 &d->task->n_shared_pending);
 	return r;
 }
@@ -136,7 +139,6 @@ int signals_dump_pending(struct dump_ctx *d)
 int signals_restore(struct rst_ctx *r)
 {
 	const TaskEntry *t = r->task;
-	const SigaltstackEntry *as = t->threads[0]->altstack;
 
 	for (size_t i = 0; i < t->n_sigactions; i++) {
 		const SigactionEntry *e = t->sigactions[i];
@@ -153,24 +155,12 @@ int signals_restore(struct rst_ctx *r)
 			return pr_err_errno((int)a, "task %d: can't set the action of signal %u",
 					    r->pup.pid, e->sig);
 	}
-	if (as && as->sp) {
-		/* SS_ONSTACK only says the task was on it; the stack itself is what we set. */
-		struct kstack ks = { as->sp, as->flags & ~SS_ONSTACK, 0, as->size };
-		uint64_t addr;
-		long a;
-		int rr;
-
-		rr = puppet_put(&r->pup, 0, &ks, sizeof(ks), &addr);
-		if (rr < 0)
-			return rr;
-		a = puppet_sys(&r->pup, SYS_sigaltstack, addr, 0);
-		if (a < 0)
-			return pr_err_errno((int)a, "task %d: can't set its sigaltstack", r->pup.pid);
-	}
 	return 0;
 }
 
-static int queue_one(struct rst_ctx *r, const ProtobufCBinaryData *b, bool shared)
+/* Queue a pending signal from the image: sent by the thread to itself, any si_code goes. */
+static int queue_one(struct rst_ctx *r, struct puppet *p, const ProtobufCBinaryData *b,
+		     bool shared)
 {
 	int32_t signo;
 	uint64_t addr;
@@ -178,30 +168,48 @@ static int queue_one(struct rst_ctx *r, const ProtobufCBinaryData *b, bool share
 	int rr;
 
 	memcpy(&signo, b->data, sizeof(signo));
-	rr = puppet_put(&r->pup, 0, b->data, SIGINFO_SIZE, &addr);
+	rr = puppet_put(p, 0, b->data, SIGINFO_SIZE, &addr);
 	if (rr < 0)
 		return rr;
-	/* Sent by the task to itself, any si_code is accepted (kernel/signal.c). */
 	if (shared)
-		a = puppet_sys(&r->pup, SYS_rt_sigqueueinfo, (uint64_t)r->task->pid, (uint64_t)signo,
-			       addr);
+		a = puppet_sys(p, SYS_rt_sigqueueinfo, (uint64_t)r->task->pid, (uint64_t)signo, addr);
 	else
-		a = puppet_sys(&r->pup, SYS_rt_tgsigqueueinfo, (uint64_t)r->task->pid,
-			       (uint64_t)r->task->pid, (uint64_t)signo, addr);
+		a = puppet_sys(p, SYS_rt_tgsigqueueinfo, (uint64_t)r->task->pid, (uint64_t)p->pid,
+			       (uint64_t)signo, addr);
 	if (a < 0)
-		return pr_err_errno((int)a, "task %d: can't queue signal %d", r->pup.pid, signo);
+		return pr_err_errno((int)a, "thread %d: can't queue signal %d", p->pid, signo);
 	return 0;
+}
+
+int signals_restore_thread(struct rst_ctx *r, struct puppet *p, const ThreadEntry *th)
+{
+	const SigaltstackEntry *as = th->altstack;
+	int rr = 0;
+
+	if (as && as->sp) {
+		/* SS_ONSTACK only says the thread was on it; the stack itself is what we set. */
+		struct kstack ks = { as->sp, as->flags & ~SS_ONSTACK, 0, as->size };
+		uint64_t addr;
+		long a;
+
+		rr = puppet_put(p, 0, &ks, sizeof(ks), &addr);
+		if (rr < 0)
+			return rr;
+		a = puppet_sys(p, SYS_sigaltstack, addr, 0);
+		if (a < 0)
+			return pr_err_errno((int)a, "thread %d: can't set its sigaltstack", p->pid);
+	}
+	for (size_t i = 0; rr == 0 && i < th->n_pending; i++)
+		rr = queue_one(r, p, &th->pending[i], false);
+	return rr;
 }
 
 int signals_restore_pending(struct rst_ctx *r)
 {
-	const ThreadEntry *th = r->task->threads[0];
 	int rr = 0;
 
-	for (size_t i = 0; rr == 0 && i < th->n_pending; i++)
-		rr = queue_one(r, &th->pending[i], false);
 	for (size_t i = 0; rr == 0 && i < r->task->n_shared_pending; i++)
-		rr = queue_one(r, &r->task->shared_pending[i], true);
+		rr = queue_one(r, &r->pup, &r->task->shared_pending[i], true);
 	return rr;
 }
 
@@ -214,10 +222,14 @@ int signals_check_image(const TaskEntry *t)
 	for (size_t i = 0; i < t->n_shared_pending; i++)
 		if (t->shared_pending[i].len != SIGINFO_SIZE)
 			return -EINVAL;
-	for (size_t i = 0; i < t->threads[0]->n_pending; i++)
-		if (t->threads[0]->pending[i].len != SIGINFO_SIZE)
+	for (size_t j = 0; j < t->n_threads; j++) {
+		if (t->threads[j]->n_pending > PENDING_MAX)
 			return -EINVAL;
-	if (t->n_shared_pending > PENDING_MAX || t->threads[0]->n_pending > PENDING_MAX)
+		for (size_t i = 0; i < t->threads[j]->n_pending; i++)
+			if (t->threads[j]->pending[i].len != SIGINFO_SIZE)
+				return -EINVAL;
+	}
+	if (t->n_shared_pending > PENDING_MAX)
 		return -EINVAL;
 	return 0;
 }

@@ -65,20 +65,19 @@ static int dump_creds(struct dump_ctx *d, const struct proc_status *st)
 }
 
 /* A prctl(PR_GET_*) that stores an int or a pointer through its second argument. */
-static int prctl_get_ptr(struct dump_ctx *d, int opt, uint64_t *ret, size_t size)
+static int prctl_get_ptr(struct puppet *p, int opt, uint64_t *ret, size_t size)
 {
-	long a = puppet_sys(&d->pup, SYS_prctl, (uint64_t)opt, d->pup.scratch, 0, 0, 0);
+	long a = puppet_sys(p, SYS_prctl, (uint64_t)opt, p->scratch, 0, 0, 0);
 
 	*ret = 0;
 	if (a < 0)
-		return pr_err_errno((int)a, "task %d: prctl %d failed", d->pid, opt);
-	return puppet_get(&d->pup, 0, ret, size);
+		return pr_err_errno((int)a, "thread %d: prctl %d failed", p->pid, opt);
+	return puppet_get(p, 0, ret, size);
 }
 
 static int dump_prctls(struct dump_ctx *d)
 {
 	TaskEntry *t = d->task;
-	ThreadEntry *th = t->threads[0];
 	uint64_t v;
 	long a;
 	int r;
@@ -91,22 +90,17 @@ static int dump_prctls(struct dump_ctx *d)
 	a = puppet_sys(&d->pup, SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0);
 	t->has_thp_disable = a >= 0;
 	t->thp_disable = a > 0 ? (uint32_t)a : 0;
-	r = prctl_get_ptr(d, PR_GET_PDEATHSIG, &v, sizeof(int));
+	r = prctl_get_ptr(&d->pup, PR_GET_PDEATHSIG, &v, sizeof(int));
 	t->has_pdeath_sig = true;
 	t->pdeath_sig = (uint32_t)v;
 	if (r == 0)
-		r = prctl_get_ptr(d, PR_GET_CHILD_SUBREAPER, &v, sizeof(int));
+		r = prctl_get_ptr(&d->pup, PR_GET_CHILD_SUBREAPER, &v, sizeof(int));
 	t->has_child_subreaper = true;
 	t->child_subreaper = v != 0;
-	/* clear_child_tid has no getter outside the task: PR_GET_TID_ADDRESS (Linux 3.5). */
-	if (r == 0)
-		r = prctl_get_ptr(d, PR_GET_TID_ADDRESS, &v, sizeof(v));
-	th->has_clear_child_tid = true;
-	th->clear_child_tid = v;
 	return r;
 }
 
-static int dump_thread_attrs(struct dump_ctx *d, ThreadEntry *th)
+int task_dump_thread(struct puppet *p, ThreadEntry *th)
 {
 	_cleanup_free_ char *comm = NULL;
 	struct cr_rseq_config rc;
@@ -123,28 +117,30 @@ static int dump_thread_attrs(struct dump_ctx *d, ThreadEntry *th)
 	}
 	pol = sched_getscheduler((pid_t)th->tid);
 	if (pol < 0 || sched_getparam((pid_t)th->tid, &sp) < 0)
-		return pr_err_errno(-errno, "task %d: can't read its scheduling policy", d->pid);
+		return pr_err_errno(-errno, "thread %u: can't read its scheduling policy", th->tid);
 	errno = 0;
 	th->nice = getpriority(PRIO_PROCESS, th->tid);
 	if (errno)
-		return pr_err_errno(-errno, "task %d: can't read its nice value", d->pid);
+		return pr_err_errno(-errno, "thread %u: can't read its nice value", th->tid);
 	th->has_sched_policy = th->has_sched_priority = th->has_nice = true;
 	th->sched_policy = (uint32_t)pol;
 	th->sched_priority = (uint32_t)sp.sched_priority;
 	if (syscall(SYS_get_robust_list, th->tid, &head, &len) < 0)
-		return pr_err_errno(-errno, "task %d: can't read its robust list", d->pid);
+		return pr_err_errno(-errno, "thread %u: can't read its robust list", th->tid);
 	th->has_robust_list = th->has_robust_list_len = true;
 	th->robust_list = head;
 	th->robust_list_len = len;
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, th->tid, sizeof(rc), &rc) < 0)
-		return pr_err_errno(-errno, "task %d: can't read its rseq registration", d->pid);
+		return pr_err_errno(-errno, "thread %u: can't read its rseq registration", th->tid);
 	th->rseq = xzalloc(sizeof(*th->rseq));
 	rseq_entry__init(th->rseq);
 	th->rseq->has_ptr = th->rseq->has_len = th->rseq->has_sig = true;
 	th->rseq->ptr = rc.rseq_abi_pointer;
 	th->rseq->len = rc.rseq_abi_size;
 	th->rseq->sig = rc.signature;
-	return 0;
+	/* clear_child_tid has no getter outside the thread: PR_GET_TID_ADDRESS (Linux 3.5). */
+	th->has_clear_child_tid = true;
+	return prctl_get_ptr(p, PR_GET_TID_ADDRESS, &th->clear_child_tid, sizeof(uint64_t));
 }
 
 int task_dump_misc(struct dump_ctx *d)
@@ -197,8 +193,6 @@ int task_dump_misc(struct dump_ctx *d)
 	}
 	if (r == 0)
 		r = dump_prctls(d);
-	if (r == 0)
-		r = dump_thread_attrs(d, t->threads[0]);
 	snprintf(link, sizeof(link), "/proc/%d/cwd", d->pid);
 	if (r == 0)
 		r = files_dump_path(d, link, d->pid, -1, &t->cwd_file);
@@ -231,7 +225,7 @@ static int remote_path_call(struct rst_ctx *r, long nr, uint64_t file_id, const 
 	return 0;
 }
 
-static int restore_thread_attrs(struct rst_ctx *r, const ThreadEntry *th)
+int task_restore_thread(struct puppet *p, const ThreadEntry *th)
 {
 	struct sched_param sp = { .sched_priority = (int)th->sched_priority };
 	long a = 0;
@@ -241,23 +235,24 @@ static int restore_thread_attrs(struct rst_ctx *r, const ThreadEntry *th)
 		char comm[16] = { 0 };
 
 		strncpy(comm, th->comm, sizeof(comm) - 1);
-		rr = puppet_put(&r->pup, 0, comm, sizeof(comm), NULL);
+		rr = puppet_put(p, 0, comm, sizeof(comm), NULL);
 		if (rr == 0)
-			a = puppet_sys(&r->pup, SYS_prctl, PR_SET_NAME, r->pup.scratch, 0, 0, 0);
+			a = puppet_sys(p, SYS_prctl, PR_SET_NAME, p->scratch, 0, 0, 0);
 	}
-	if (rr == 0 && a == 0 && sched_setscheduler(r->pup.pid, (int)th->sched_policy, &sp) < 0)
-		return pr_err_errno(-errno, "task %d: can't set scheduling policy %u", r->pup.pid,
+	if (rr == 0 && a == 0 && sched_setscheduler(p->pid, (int)th->sched_policy, &sp) < 0)
+		return pr_err_errno(-errno, "thread %d: can't set scheduling policy %u", p->pid,
 				    th->sched_policy);
-	if (rr == 0 && a == 0 && setpriority(PRIO_PROCESS, (id_t)r->pup.pid, th->nice) < 0)
-		return pr_err_errno(-errno, "task %d: can't set nice %d", r->pup.pid, th->nice);
+	if (rr == 0 && a == 0 && setpriority(PRIO_PROCESS, (id_t)p->pid, th->nice) < 0)
+		return pr_err_errno(-errno, "thread %d: can't set nice %d", p->pid, th->nice);
 	if (rr == 0 && a == 0 && th->rseq && th->rseq->ptr)
-		a = puppet_sys(&r->pup, SYS_rseq, th->rseq->ptr, th->rseq->len, 0, th->rseq->sig);
+		a = puppet_sys(p, SYS_rseq, th->rseq->ptr, th->rseq->len, 0, th->rseq->sig);
 	if (rr == 0 && a == 0 && th->robust_list)
-		a = puppet_sys(&r->pup, SYS_set_robust_list, th->robust_list, th->robust_list_len);
+		a = puppet_sys(p, SYS_set_robust_list, th->robust_list, th->robust_list_len);
+	/* set_tid_address can't fail: it returns the caller's tid. */
 	if (rr == 0 && a == 0 && th->clear_child_tid)
-		a = puppet_sys(&r->pup, SYS_set_tid_address, th->clear_child_tid) < 0 ? -1 : 0;
+		puppet_sys(p, SYS_set_tid_address, th->clear_child_tid);
 	if (a < 0)
-		return pr_err_errno((int)a, "task %d: can't restore thread attributes", r->pup.pid);
+		return pr_err_errno((int)a, "thread %d: can't restore its attributes", p->pid);
 	return rr;
 }
 
@@ -295,10 +290,10 @@ int task_restore_misc(struct rst_ctx *r)
 		a = puppet_sys(&r->pup, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (a < 0)
 		return pr_err_errno((int)a, "task %d: can't restore prctl state", r->pup.pid);
-	return restore_thread_attrs(r, t->threads[0]);
+	return 0;
 }
 
-static int remote_capset(struct rst_ctx *r, uint64_t eff, uint64_t prm, uint64_t inh)
+static int remote_capset(struct puppet *p, uint64_t eff, uint64_t prm, uint64_t inh)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2] = {
@@ -308,93 +303,106 @@ static int remote_capset(struct rst_ctx *r, uint64_t eff, uint64_t prm, uint64_t
 	uint64_t ha, da;
 	int rr;
 
-	rr = puppet_put(&r->pup, 0, &hdr, sizeof(hdr), &ha);
+	rr = puppet_put(p, 0, &hdr, sizeof(hdr), &ha);
 	if (rr == 0)
-		rr = puppet_put(&r->pup, 64, data, sizeof(data), &da);
+		rr = puppet_put(p, 64, data, sizeof(data), &da);
 	if (rr < 0)
 		return rr;
-	return (int)puppet_sys(&r->pup, SYS_capset, ha, da);
+	return (int)puppet_sys(p, SYS_capset, ha, da);
 }
 
-static int remote_capget_permitted(struct rst_ctx *r, uint64_t *ret)
+static int remote_capget_permitted(struct puppet *p, uint64_t *ret)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 	uint64_t ha, da;
 	int rr;
 
-	rr = puppet_put(&r->pup, 0, &hdr, sizeof(hdr), &ha);
+	rr = puppet_put(p, 0, &hdr, sizeof(hdr), &ha);
 	if (rr < 0)
 		return rr;
-	da = r->pup.scratch + 64;
-	rr = (int)puppet_sys(&r->pup, SYS_capget, ha, da);
+	da = p->scratch + 64;
+	rr = (int)puppet_sys(p, SYS_capget, ha, da);
 	if (rr == 0)
-		rr = puppet_get(&r->pup, 64, data, sizeof(data));
+		rr = puppet_get(p, 64, data, sizeof(data));
 	if (rr == 0)
 		*ret = data[0].permitted | ((uint64_t)data[1].permitted << 32);
 	return rr;
 }
 
-static int set_ids(struct rst_ctx *r, const CredsEntry *c)
+static int set_ids(struct puppet *p, const CredsEntry *c)
 {
 	uint64_t addr;
 	long a;
 	int rr;
 
-	rr = puppet_put(&r->pup, 0, c->groups, c->n_groups * sizeof(uint32_t), &addr);
+	rr = puppet_put(p, 0, c->groups, c->n_groups * sizeof(uint32_t), &addr);
 	if (rr < 0)
 		return rr;
-	a = puppet_sys(&r->pup, SYS_setgroups, c->n_groups, addr);
+	a = puppet_sys(p, SYS_setgroups, c->n_groups, addr);
 	if (a == 0)
-		a = puppet_sys(&r->pup, SYS_setresgid, c->gids[0], c->gids[1], c->gids[2]);
+		a = puppet_sys(p, SYS_setresgid, c->gids[0], c->gids[1], c->gids[2]);
 	if (a == 0)
-		puppet_sys(&r->pup, SYS_setfsgid, c->gids[3]);
-	for (int cap = 0; a == 0 && cap < 64; cap++)
-		if (!(c->cap_bnd & (1ULL << cap)) &&
-		    puppet_sys(&r->pup, SYS_prctl, PR_CAPBSET_READ, (uint64_t)cap, 0, 0, 0) == 1)
-			a = puppet_sys(&r->pup, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0);
+		puppet_sys(p, SYS_setfsgid, c->gids[3]);
+	/* Drop what the thread's bounding set has and the image's lacks, read from its status. */
+	if (a == 0) {
+		struct proc_status st;
+
+		rr = proc_parse_status(p->pid, &st);
+		if (rr < 0)
+			return rr;
+		proc_status_free(&st);
+		for (int cap = 0; a == 0 && cap < 64; cap++)
+			if ((st.cap_bnd & ~c->cap_bnd) & (1ULL << cap))
+				a = puppet_sys(p, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0);
+	}
 	/* Keep the capabilities across the uid change; they are set exactly below. */
 	if (a == 0)
-		a = puppet_sys(&r->pup, SYS_prctl, PR_SET_SECUREBITS,
+		a = puppet_sys(p, SYS_prctl, PR_SET_SECUREBITS,
 			       c->securebits | SECBIT_KEEP_CAPS_BIT, 0, 0, 0);
 	if (a == 0)
-		a = puppet_sys(&r->pup, SYS_setresuid, c->uids[0], c->uids[1], c->uids[2]);
+		a = puppet_sys(p, SYS_setresuid, c->uids[0], c->uids[1], c->uids[2]);
 	if (a == 0)
-		puppet_sys(&r->pup, SYS_setfsuid, c->uids[3]);
+		puppet_sys(p, SYS_setfsuid, c->uids[3]);
 	return (int)a;
 }
 
-int task_restore_creds(struct rst_ctx *r)
+int task_restore_creds(struct rst_ctx *r, struct puppet *p)
 {
 	const CredsEntry *c = r->task->creds;
 	uint64_t prm;
-	long a;
 	int rr;
 
 	if (!c || c->n_uids != 4 || c->n_gids != 4 || c->n_groups > PROC_MAX_GROUPS)
 		return pr_err_ret(-EINVAL, "image 'task-%u.img': credentials are corrupt",
 				  r->task->pid);
-	rr = set_ids(r, c);
+	rr = set_ids(p, c);
 	if (rr < 0)
-		return pr_err_errno(rr, "task %d: can't set uids/gids/groups", r->pup.pid);
+		return pr_err_errno(rr, "task %d: can't set uids/gids/groups", p->pid);
 	/* Effective caps were cleared by setresuid: take the permitted ones back to finish. */
-	rr = remote_capget_permitted(r, &prm);
+	rr = remote_capget_permitted(p, &prm);
 	if (rr == 0)
-		rr = remote_capset(r, prm, prm, c->cap_inh & prm);
+		rr = remote_capset(p, prm, prm, c->cap_inh & prm);
 	if (rr == 0)
-		rr = (int)puppet_sys(&r->pup, SYS_prctl, PR_SET_SECUREBITS, c->securebits, 0, 0, 0);
+		rr = (int)puppet_sys(p, SYS_prctl, PR_SET_SECUREBITS, c->securebits, 0, 0, 0);
 	if (rr < 0)
-		return pr_err_errno(rr, "task %d: can't set securebits 0x%x", r->pup.pid,
+		return pr_err_errno(rr, "task %d: can't set securebits 0x%x", p->pid,
 				    c->securebits);
-	rr = remote_capset(r, c->cap_eff, c->cap_prm, c->cap_inh);
+	rr = remote_capset(p, c->cap_eff, c->cap_prm, c->cap_inh);
 	for (int cap = 0; rr == 0 && cap < 64; cap++)
 		if (c->cap_amb & (1ULL << cap))
-			rr = (int)puppet_sys(&r->pup, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
+			rr = (int)puppet_sys(p, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
 					     (uint64_t)cap, 0, 0);
 	if (rr < 0)
-		return pr_err_errno(rr, "task %d: can't set capabilities", r->pup.pid);
-	/* setresuid resets dumpable: set it last. */
-	a = puppet_sys(&r->pup, SYS_prctl, PR_SET_DUMPABLE, r->task->dumpable, 0, 0, 0);
+		return pr_err_errno(rr, "task %d: can't set capabilities", p->pid);
+	return 0;
+}
+
+int task_restore_dumpable(struct rst_ctx *r)
+{
+	/* Process-wide, and reset by every thread's setresuid: set after all of them. */
+	long a = puppet_sys(&r->pup, SYS_prctl, PR_SET_DUMPABLE, r->task->dumpable, 0, 0, 0);
+
 	if (a < 0)
 		return pr_err_errno((int)a, "task %d: can't set dumpable", r->pup.pid);
 	return 0;

@@ -93,6 +93,14 @@ static int dump_posix_timer(struct dump_ctx *d, const struct proc_timer *pt)
 	return 0;
 }
 
+static bool is_thread_of(const TaskEntry *t, int tid)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if ((int)t->threads[i]->tid == tid)
+			return true;
+	return false;
+}
+
 static int cmp_timer_id(const void *a, const void *b)
 {
 	const struct proc_timer *x = a, *y = b;
@@ -115,9 +123,10 @@ int timers_dump(struct dump_ctx *d)
 	/* Restore may have to create timers in id order: keep them sorted in the image. */
 	qsort(pts, n, sizeof(*pts), cmp_timer_id);
 	for (size_t i = 0; i < n; i++) {
-		if ((pts[i].notify & SIGEV_THREAD_ID) && pts[i].notify_tid != d->pid)
-			return pr_err_ret(-EOPNOTSUPP, "task %d: POSIX timer %d targets another thread",
-					  d->pid, pts[i].id);
+		if ((pts[i].notify & SIGEV_THREAD_ID) && !is_thread_of(d->task, pts[i].notify_tid))
+			return pr_err_ret(-EOPNOTSUPP,
+					  "task %d: POSIX timer %d targets thread %d of another process",
+					  d->pid, pts[i].id, pts[i].notify_tid);
 		r = dump_posix_timer(d, &pts[i]);
 		if (r < 0)
 			return r;
@@ -158,8 +167,10 @@ static int restore_itimers(struct rst_ctx *r)
  */
 static int create_posix_timer(struct rst_ctx *r, const PosixTimerEntry *e, bool chosen_ids)
 {
+	/* SIGEV_THREAD_ID timers go to their thread: threads exist before timers are made. */
 	struct ksigevent sev = { .value = e->sigval, .signo = e->signo, .notify = e->notify,
-				 .tid = (int32_t)r->task->pid };
+				 .tid = e->notify & SIGEV_THREAD_ID ? e->notify_tid :
+								     (int32_t)r->task->pid };
 	uint64_t sev_addr, id_addr;
 	int32_t id = e->id;
 	long a;

@@ -12,54 +12,14 @@ UNIT_TIMEOUT=300	# one unit test binary
 FUZZ_TIMEOUT=600	# one harness over its whole corpus
 SHELL_TIMEOUT=1800	# one shell test script
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-
-abspath() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s\n' "$PWD/$1" ;;
-	esac
-}
-
-BUILD=$(abspath "${BUILD:-$ROOT/build}")
-CRYO=${CRYO:-$BUILD/cryo}
-[[ $CRYO == */* ]] && CRYO=$(abspath "$CRYO")
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export BUILD CRYO
 export ASAN_OPTIONS=detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 export UBSAN_OPTIONS=print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
 
-SUMMARY_RE='^([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$'
-passed=0 failed=0 skipped=0
 LOG=$(mktemp) || exit 1
 trap 'rm -f "$LOG"' EXIT
-
-describe_status() {
-	if (($1 == 124)); then
-		echo "timed out"
-	elif (($1 > 128)); then
-		echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
-	else
-		echo "exit status $1"
-	fi
-}
-
-# result pass|fail|skip NAME [REASON]: print and count one result.
-result() {
-	case $1 in
-	pass)
-		echo "PASS $2"
-		((passed += 1))
-		;;
-	fail)
-		echo "FAIL $2: $3"
-		((failed += 1))
-		;;
-	skip)
-		echo "SKIP $2: $3"
-		((skipped += 1))
-		;;
-	esac
-}
 
 # run_bin NAME TIMEOUT CMD...: pass if CMD exits 0, else fail with the end of its output.
 run_bin() {
@@ -154,5 +114,4 @@ unit_tests
 fuzz_replays
 state_tests
 shell_tests
-echo "$passed passed, $failed failed, $skipped skipped"
-((failed == 0))
+summary

@@ -53,13 +53,19 @@ int pipe_dump_data(struct dump_ctx *d, const FileEntry *f, int fd)
 	return 0;
 }
 
-static int pipe_dump(struct dump_ctx *d, FileEntry *f, int fd, const struct stat *st,
+static bool pipe_match(int fd, const struct stat *st, const char *link)
+{
+	(void)fd;
+	return S_ISFIFO(st->st_mode) && !strncmp(link, "pipe:", 5);
+}
+
+static int pipe_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 		     const char *link)
 {
 	PipeFileEntry *p = f->pipe = xzalloc(sizeof(*p));
 	int size = fcntl(fd, F_GETPIPE_SZ);
 
-	(void)link;
+	(void)tfd;
 	pipe_file_entry__init(p);
 	if (size < 0)
 		return pr_err_errno(-errno, "task %d: '%s': can't get the pipe size", d->pid, link);
@@ -173,6 +179,7 @@ static int pipe_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_
 
 const struct file_ops pipe_file_ops = {
 	.kind = FILE_KIND__FILE_PIPE,
+	.match = pipe_match,
 	.dump = pipe_dump,
 	.prepare = pipe_prepare,
 	.open = pipe_open,

@@ -79,7 +79,14 @@ static int dump_deleted(struct dump_ctx *d, RegFileEntry *reg, int fd, const str
 	return 0;
 }
 
-static int reg_dump(struct dump_ctx *d, FileEntry *f, int fd, const struct stat *st,
+static bool reg_match(int fd, const struct stat *st, const char *link)
+{
+	(void)fd;
+	(void)link;
+	return S_ISREG(st->st_mode) || S_ISDIR(st->st_mode);
+}
+
+static int reg_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 		    const char *link)
 {
 	RegFileEntry *reg = f->reg = xzalloc(sizeof(*reg));
@@ -87,6 +94,7 @@ static int reg_dump(struct dump_ctx *d, FileEntry *f, int fd, const struct stat 
 	_cleanup_close_ int ro = -1;
 	int r;
 
+	(void)tfd;
 	reg_file_entry__init(reg);
 	reg->path = xstrdup(link);
 	reg->has_mode = true;
@@ -209,6 +217,7 @@ static int reg_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_f
 
 const struct file_ops reg_file_ops = {
 	.kind = FILE_KIND__FILE_REG,
+	.match = reg_match,
 	.dump = reg_dump,
 	.prepare = reg_prepare,
 	.open = reg_open,
@@ -217,12 +226,20 @@ const struct file_ops reg_file_ops = {
 /* Memory devices (major 1) behave the same wherever they are reopened. */
 #define MEM_MAJOR 1
 
-static int chr_dump(struct dump_ctx *d, FileEntry *f, int fd, const struct stat *st,
+static bool chr_match(int fd, const struct stat *st, const char *link)
+{
+	(void)fd;
+	(void)link;
+	return S_ISCHR(st->st_mode);
+}
+
+static int chr_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 		    const char *link)
 {
 	RegFileEntry *reg;
 
 	(void)fd;
+	(void)tfd;
 	if (major(st->st_rdev) != MEM_MAJOR || link[0] != '/')
 		return pr_err_ret(-EOPNOTSUPP,
 				  "task %d: '%s' (char device %u:%u): only /dev/null, /dev/zero, /dev/full and /dev/[u]random are supported; terminals come with --shell-job",
@@ -260,6 +277,7 @@ static int chr_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_f
 
 const struct file_ops chr_file_ops = {
 	.kind = FILE_KIND__FILE_CHR,
+	.match = chr_match,
 	.dump = chr_dump,
 	.prepare = chr_prepare,
 	.open = chr_open,

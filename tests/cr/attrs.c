@@ -12,9 +12,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -28,38 +26,15 @@
 #include "lib.h"
 
 #define COMM "cryo-attrs"
-#define MAX_ATTRS 64
-#define MAX_NAME 48
 /* glibc registers at least the original 32-byte struct rseq, even when __rseq_size is less. */
 #define RSEQ_MIN_LEN 32
 
-struct attr {
-	char name[MAX_NAME];
-	long long value;
-};
-
 struct attrs {
-	struct attr a[MAX_ATTRS];
-	int n;
+	struct test_values v;
 	char cwd[PATH_MAX];
 	char comm[32];
 	char proc_comm[32];
 };
-
-static void add(struct attrs *s, long long value, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void add(struct attrs *s, long long value, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (s->n >= MAX_ATTRS)
-		test_fail("too many attributes");
-	va_start(ap, fmt);
-	vsnprintf(s->a[s->n].name, MAX_NAME, fmt, ap);
-	va_end(ap);
-	s->a[s->n++].value = value;
-}
 
 static long long prctl_get(int option)
 {
@@ -79,71 +54,61 @@ static long long prctl_get_int(int option)
 	return v;
 }
 
-static void read_limits(struct attrs *s)
+static void read_limits(struct test_values *v)
 {
 	struct rlimit rl;
 
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
 		if (getrlimit(r, &rl))
 			test_fail("getrlimit(%d): %m", r);
-		add(s, rl.rlim_cur, "rlimit %d soft", r);
-		add(s, rl.rlim_max, "rlimit %d hard", r);
+		test_values_add(v, rl.rlim_cur, "rlimit %d soft", r);
+		test_values_add(v, rl.rlim_max, "rlimit %d hard", r);
 	}
 }
 
-static void read_thread_regs(struct attrs *s)
+static void read_thread_regs(struct test_values *v)
 {
 	void *head, *tid_addr;
 	size_t len;
 
 	if (syscall(SYS_get_robust_list, 0, &head, &len))
 		test_fail("get_robust_list: %m");
-	add(s, (intptr_t)head, "robust list head");
-	add(s, len, "robust list len");
+	test_values_add(v, (intptr_t)head, "robust list head");
+	test_values_add(v, len, "robust list len");
 	if (prctl(PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0))
 		test_fail("PR_GET_TID_ADDRESS: %m");
-	add(s, (intptr_t)tid_addr, "clear_child_tid");
-}
-
-static void read_text(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		test_fail("open '%s': %m", path);
-	if (!fgets(buf, size, f))
-		test_fail("read '%s': %m", path);
-	buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
+	test_values_add(v, (intptr_t)tid_addr, "clear_child_tid");
 }
 
 static void read_attrs(struct attrs *s)
 {
+	struct test_values *v = &s->v;
 	mode_t mask = umask(0);
 	int prio;
 
 	umask(mask);
-	s->n = 0;
-	add(s, mask, "umask");
-	read_limits(s);
-	add(s, personality(0xffffffff), "personality");
-	add(s, prctl_get(PR_GET_NO_NEW_PRIVS), "no_new_privs");
-	add(s, prctl_get(PR_GET_DUMPABLE), "dumpable");
-	add(s, prctl_get_int(PR_GET_PDEATHSIG), "pdeath signal");
-	add(s, prctl_get_int(PR_GET_CHILD_SUBREAPER), "child subreaper");
-	add(s, prctl_get(PR_GET_THP_DISABLE), "THP disable");
-	add(s, sched_getscheduler(0), "scheduler policy");
+	v->n = 0;
+	test_values_add(v, mask, "umask");
+	read_limits(v);
+	test_values_add(v, personality(0xffffffff), "personality");
+	test_values_add(v, prctl_get(PR_GET_NO_NEW_PRIVS), "no_new_privs");
+	test_values_add(v, prctl_get(PR_GET_DUMPABLE), "dumpable");
+	test_values_add(v, prctl_get_int(PR_GET_PDEATHSIG), "pdeath signal");
+	test_values_add(v, prctl_get_int(PR_GET_CHILD_SUBREAPER), "child subreaper");
+	test_values_add(v, prctl_get(PR_GET_THP_DISABLE), "THP disable");
+	test_values_add(v, sched_getscheduler(0), "scheduler policy");
 	errno = 0;
 	prio = getpriority(PRIO_PROCESS, 0);
 	if (errno)
 		test_fail("getpriority: %m");
-	add(s, prio, "nice");
-	read_thread_regs(s);
+	test_values_add(v, prio, "nice");
+	read_thread_regs(v);
 	if (!getcwd(s->cwd, sizeof(s->cwd)))
 		test_fail("getcwd: %m");
 	if (prctl(PR_GET_NAME, s->comm, 0, 0, 0))
 		test_fail("PR_GET_NAME: %m");
-	read_text("/proc/self/comm", s->proc_comm, sizeof(s->proc_comm));
+	test_read_file("/proc/self/comm", s->proc_comm, sizeof(s->proc_comm));
+	s->proc_comm[strcspn(s->proc_comm, "\n")] = '\0';
 }
 
 static void set_limit(int resource, rlim_t soft, rlim_t hard)
@@ -157,7 +122,7 @@ static void set_attrs(void)
 	struct rlimit rl;
 	char sub[PATH_MAX];
 
-	snprintf(sub, sizeof(sub), "%s/sub", test_dir());
+	test_path(sub, sizeof(sub), "sub");
 	if (mkdir(sub, 0755) || chdir(sub))
 		test_fail("mkdir/chdir '%s': %m", sub);
 	umask(027);
@@ -182,10 +147,7 @@ static void set_attrs(void)
 
 static void compare_attrs(const struct attrs *old, const struct attrs *cur)
 {
-	for (int i = 0; i < old->n; i++)
-		if (old->a[i].value != cur->a[i].value)
-			test_fail("%s: %lld, was %lld", old->a[i].name, cur->a[i].value,
-				  old->a[i].value);
+	test_values_check(&old->v, &cur->v);
 	if (strcmp(old->cwd, cur->cwd))
 		test_fail("cwd '%s', was '%s'", cur->cwd, old->cwd);
 }

@@ -4,11 +4,11 @@
 # The cryo command line: --version, --help, bad usage, a dump of a process that does not
 # exist, a restore from a missing images dir, and `cryo check`. Every failure is printed,
 # then one last line: `PASS cli` or `FAIL cli: reason`.
-# Env: BUILD (default build), CRYO (default $BUILD/cryo).
+# Env: BUILD (default: build in the repo), CRYO (default $BUILD/cryo).
 set -u
 
-BUILD=${BUILD:-build}
-CRYO=${CRYO:-$BUILD/cryo}
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 STATE=$BUILD/tests/state/cli
 TIMEOUT=30
 FAILED=

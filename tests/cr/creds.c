@@ -10,7 +10,6 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -20,49 +19,22 @@
 
 #include "lib.h"
 
-#define MAX_ATTRS 256
-#define MAX_NAME 48
 #define MAX_GROUPS 16
-
-struct attr {
-	char name[MAX_NAME];
-	long long value;
-};
-
-struct attrs {
-	struct attr a[MAX_ATTRS];
-	int n;
-};
 
 static int cap_last;
 
-static void add(struct attrs *s, long long value, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void add(struct attrs *s, long long value, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (s->n >= MAX_ATTRS)
-		test_fail("too many attributes");
-	va_start(ap, fmt);
-	vsnprintf(s->a[s->n].name, MAX_NAME, fmt, ap);
-	va_end(ap);
-	s->a[s->n++].value = value;
-}
-
 static int read_cap_last(void)
 {
-	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	char buf[32];
 	int last;
 
-	if (!f || fscanf(f, "%d", &last) != 1 || last < 0 || last > 63)
-		test_fail("can't read /proc/sys/kernel/cap_last_cap");
-	fclose(f);
+	test_read_file("/proc/sys/kernel/cap_last_cap", buf, sizeof(buf));
+	if (sscanf(buf, "%d", &last) != 1 || last < 0 || last > 63)
+		test_fail("/proc/sys/kernel/cap_last_cap holds '%s'", buf);
 	return last;
 }
 
-static void read_ids(struct attrs *s)
+static void read_ids(struct test_values *s)
 {
 	uid_t ruid, euid, suid;
 	gid_t rgid, egid, sgid, groups[MAX_GROUPS];
@@ -70,24 +42,24 @@ static void read_ids(struct attrs *s)
 
 	if (getresuid(&ruid, &euid, &suid) || getresgid(&rgid, &egid, &sgid))
 		test_fail("getresuid/getresgid: %m");
-	add(s, ruid, "ruid");
-	add(s, euid, "euid");
-	add(s, suid, "suid");
+	test_values_add(s, ruid, "ruid");
+	test_values_add(s, euid, "euid");
+	test_values_add(s, suid, "suid");
 	/* setfsuid() with an invalid id changes nothing and returns the current one. */
-	add(s, setfsuid(-1), "fsuid");
-	add(s, rgid, "rgid");
-	add(s, egid, "egid");
-	add(s, sgid, "sgid");
-	add(s, setfsgid(-1), "fsgid");
+	test_values_add(s, setfsuid(-1), "fsuid");
+	test_values_add(s, rgid, "rgid");
+	test_values_add(s, egid, "egid");
+	test_values_add(s, sgid, "sgid");
+	test_values_add(s, setfsgid(-1), "fsgid");
 	n = getgroups(MAX_GROUPS, groups);
 	if (n < 0)
 		test_fail("getgroups: %m");
-	add(s, n, "number of groups");
+	test_values_add(s, n, "number of groups");
 	for (int i = 0; i < n; i++)
-		add(s, groups[i], "group %d", i);
+		test_values_add(s, groups[i], "group %d", i);
 }
 
-static void read_caps(struct attrs *s)
+static void read_caps(struct test_values *s)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
@@ -95,9 +67,9 @@ static void read_caps(struct attrs *s)
 	if (syscall(SYS_capget, &hdr, data))
 		test_fail("capget: %m");
 	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
-		add(s, data[i].effective, "effective caps word %d", i);
-		add(s, data[i].permitted, "permitted caps word %d", i);
-		add(s, data[i].inheritable, "inheritable caps word %d", i);
+		test_values_add(s, data[i].effective, "effective caps word %d", i);
+		test_values_add(s, data[i].permitted, "permitted caps word %d", i);
+		test_values_add(s, data[i].inheritable, "inheritable caps word %d", i);
 	}
 	for (int cap = 0; cap <= cap_last; cap++) {
 		int bnd = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
@@ -105,15 +77,15 @@ static void read_caps(struct attrs *s)
 
 		if (bnd < 0 || amb < 0)
 			test_fail("cap %d: bounding/ambient read: %m", cap);
-		add(s, bnd, "bounding cap %d", cap);
-		add(s, amb, "ambient cap %d", cap);
+		test_values_add(s, bnd, "bounding cap %d", cap);
+		test_values_add(s, amb, "ambient cap %d", cap);
 	}
-	add(s, prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), "securebits");
-	add(s, prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), "keepcaps");
-	add(s, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), "dumpable");
+	test_values_add(s, prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), "securebits");
+	test_values_add(s, prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), "keepcaps");
+	test_values_add(s, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), "dumpable");
 }
 
-static void read_attrs(struct attrs *s)
+static void read_attrs(struct test_values *s)
 {
 	s->n = 0;
 	read_ids(s);
@@ -158,7 +130,7 @@ static void set_creds(void)
 
 int main(int argc, char **argv)
 {
-	static struct attrs before, after;
+	static struct test_values before, after;
 
 	test_init(argc, argv);
 	cap_last = read_cap_last();
@@ -169,13 +141,6 @@ int main(int argc, char **argv)
 	test_wait();
 
 	read_attrs(&after);
-	for (int i = 0; i < before.n; i++)
-		if (i >= after.n || strcmp(before.a[i].name, after.a[i].name))
-			test_fail("attribute %s missing after restore", before.a[i].name);
-		else if (before.a[i].value != after.a[i].value)
-			test_fail("%s: %lld, was %lld", before.a[i].name, after.a[i].value,
-				  before.a[i].value);
-	if (after.n != before.n)
-		test_fail("%d attributes after restore, was %d", after.n, before.n);
+	test_values_check(&before, &after);
 	test_pass();
 }

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,11 +17,6 @@
 #define DATA_SIZE 6000
 #define DATA_POS 1000
 
-static unsigned char pattern(size_t i)
-{
-	return (unsigned char)(i * 3 + (i >> 8) + 9);
-}
-
 int main(int argc, char **argv)
 {
 	static unsigned char data[DATA_SIZE], buf[DATA_SIZE];
@@ -31,13 +25,9 @@ int main(int argc, char **argv)
 	int fd;
 
 	test_init(argc, argv);
-	for (size_t i = 0; i < DATA_SIZE; i++)
-		data[i] = pattern(i);
-	snprintf(path, sizeof(path), "%s/data", test_dir());
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
-		test_fail("create '%s': %s", path, strerror(errno));
-	close(fd);
+	test_fill(data, DATA_SIZE, 1);
+	close(test_create_file("data", data, sizeof(data), O_WRONLY | O_CLOEXEC));
+	test_path(path, sizeof(path), "data");
 	fd = open(path, O_RDONLY);
 	if (fd < 0 || read(fd, buf, DATA_POS) != DATA_POS)
 		test_fail("open/read '%s': %s", path, strerror(errno));

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,23 +18,6 @@
 #define GHOST_POS 1234
 
 static const char deleted_suffix[] = " (deleted)";
-
-static unsigned char pattern(size_t i)
-{
-	return (unsigned char)(i * 11 + (i >> 9) + 5);
-}
-
-static void fd_link(int fd, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, buf, len - 1);
-	if (n < 0)
-		test_fail("readlink '%s': %s", path, strerror(errno));
-	buf[n] = '\0';
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -52,18 +34,13 @@ int main(int argc, char **argv)
 	struct stat st;
 
 	test_init(argc, argv);
-	for (size_t i = 0; i < GHOST_SIZE; i++)
-		data[i] = pattern(i);
-	snprintf(path, sizeof(path), "%s/ghost", test_dir());
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		test_fail("open '%s': %s", path, strerror(errno));
-	if (write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
-		test_fail("write '%s': %s", path, strerror(errno));
+	test_fill(data, GHOST_SIZE, 1);
+	test_path(path, sizeof(path), "ghost");
+	fd = test_create_file("ghost", data, sizeof(data), O_RDWR);
 	if (lseek(fd, GHOST_POS, SEEK_SET) != GHOST_POS || unlink(path))
 		test_fail("lseek/unlink '%s': %s", path, strerror(errno));
 	fl_flags = fcntl(fd, F_GETFL);
-	fd_link(fd, link_before, sizeof(link_before));
+	test_fd_link(fd, link_before, sizeof(link_before));
 	if (!ends_with(link_before, deleted_suffix))
 		test_fail("link of the unlinked file is '%s'", link_before);
 
@@ -82,7 +59,7 @@ int main(int argc, char **argv)
 	if (lseek(fd, 0, SEEK_CUR) != GHOST_POS)
 		test_fail("fd %d: offset %lld, want %d", fd, (long long)lseek(fd, 0, SEEK_CUR),
 			  GHOST_POS);
-	fd_link(fd, link_after, sizeof(link_after));
+	test_fd_link(fd, link_after, sizeof(link_after));
 	if (strcmp(link_after, link_before))
 		test_fail("fd %d: link '%s', was '%s'", fd, link_after, link_before);
 	if (access(path, F_OK) == 0 || errno != ENOENT)

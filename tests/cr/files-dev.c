@@ -2,14 +2,12 @@
 /*
  * Character devices held open with different flags: /dev/null O_RDWR and again O_WRONLY|O_APPEND,
  * /dev/zero O_RDONLY with FD_CLOEXEC, /dev/urandom O_RDONLY|O_NONBLOCK. After restore each fd
- * must be the same device (link text, st_rdev) with the same fd and status flags, and behave
- * like it: /dev/null swallows writes and reads EOF, /dev/zero reads zeros, /dev/urandom reads
+ * must be the same device (link text, inode, st_rdev) with the same fd and status flags, and
+ * behave like it: /dev/null swallows writes and reads EOF, /dev/zero reads zeros, /dev/urandom reads
  * different bytes on every read.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,11 +21,7 @@ struct dev {
 	int oflags;
 	int fd;			/* fd number the device is moved to */
 	int cloexec;
-	/* captured before test_ready() */
-	int fd_flags;
-	int fl_flags;
-	char link[PATH_MAX];
-	struct stat st;
+	struct test_fd_state was; /* captured before test_ready() */
 };
 
 enum { D_NULL, D_NULL_APPEND, D_ZERO, D_URANDOM, NR_DEVS };
@@ -39,18 +33,6 @@ static struct dev devs[NR_DEVS] = {
 	[D_URANDOM] = { "/dev/urandom", O_RDONLY | O_NONBLOCK, 40, 0 },
 };
 
-static void fd_link(int fd, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, buf, len - 1);
-	if (n < 0)
-		test_fail("readlink '%s': %s", path, strerror(errno));
-	buf[n] = '\0';
-}
-
 static void setup(struct dev *d)
 {
 	int fd;
@@ -61,33 +43,9 @@ static void setup(struct dev *d)
 	if (dup3(fd, d->fd, d->cloexec ? O_CLOEXEC : 0) != d->fd)
 		test_fail("dup3 to %d: %s", d->fd, strerror(errno));
 	close(fd);
-	d->fd_flags = fcntl(d->fd, F_GETFD);
-	d->fl_flags = fcntl(d->fd, F_GETFL);
-	fd_link(d->fd, d->link, sizeof(d->link));
-	if (fstat(d->fd, &d->st))
-		test_fail("fstat %d: %s", d->fd, strerror(errno));
-}
-
-static void check(const struct dev *d)
-{
-	char link[PATH_MAX];
-	struct stat st;
-	int v;
-
-	v = fcntl(d->fd, F_GETFD);
-	if (v != d->fd_flags)
-		test_fail("fd %d: F_GETFD %#x, was %#x (%s)", d->fd, v, d->fd_flags,
-			  v < 0 ? strerror(errno) : "changed");
-	v = fcntl(d->fd, F_GETFL);
-	if (v != d->fl_flags)
-		test_fail("fd %d: F_GETFL %#o, was %#o", d->fd, v, d->fl_flags);
-	fd_link(d->fd, link, sizeof(link));
-	if (strcmp(link, d->link))
-		test_fail("fd %d: link '%s', was '%s'", d->fd, link, d->link);
-	if (fstat(d->fd, &st))
-		test_fail("fstat %d: %s", d->fd, strerror(errno));
-	if (!S_ISCHR(st.st_mode) || st.st_rdev != d->st.st_rdev)
-		test_fail("fd %d: not the character device %s", d->fd, d->path);
+	test_fd_state(d->fd, &d->was);
+	if (!S_ISCHR(d->was.st.st_mode))
+		test_fail("fd %d: '%s' is not a character device", d->fd, d->path);
 }
 
 static void check_behaviour(void)
@@ -131,7 +89,7 @@ int main(int argc, char **argv)
 	test_wait();
 
 	for (int i = 0; i < NR_DEVS; i++)
-		check(&devs[i]);
+		test_fd_check(devs[i].fd, &devs[i].was);
 	check_behaviour();
 	test_pass();
 }

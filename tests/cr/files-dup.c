@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -66,10 +65,8 @@ int main(int argc, char **argv)
 
 	test_init(argc, argv);
 	memset(data, 'd', sizeof(data));
-	snprintf(path, sizeof(path), "%s/dup", test_dir());
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
-		test_fail("create '%s': %s", path, strerror(errno));
+	fd = test_create_file("dup", data, sizeof(data), O_RDWR);
+	test_path(path, sizeof(path), "dup");
 	fds[FD_ORIG] = fd;
 	fds[FD_DUP] = dup(fd);
 	fds[FD_DUP_CLOEXEC] = fcntl(fd, F_DUPFD_CLOEXEC, 50);

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -25,23 +24,6 @@ struct end {
 	int fd_flags;
 	int fl_flags;
 };
-
-static unsigned char pattern(size_t i)
-{
-	return (unsigned char)(i * 13 + (i >> 7) + 1);
-}
-
-static void fd_link(int fd, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, buf, len - 1);
-	if (n < 0)
-		test_fail("readlink '%s': %s", path, strerror(errno));
-	buf[n] = '\0';
-}
 
 static void capture(struct end *e)
 {
@@ -70,8 +52,8 @@ static void check_links(const struct end *rd, const struct end *wr)
 {
 	char lr[PATH_MAX], lw[PATH_MAX];
 
-	fd_link(rd->fd, lr, sizeof(lr));
-	fd_link(wr->fd, lw, sizeof(lw));
+	test_fd_link(rd->fd, lr, sizeof(lr));
+	test_fd_link(wr->fd, lw, sizeof(lw));
 	if (strncmp(lr, "pipe:[", 6) || strcmp(lr, lw))
 		test_fail("pipe ends are '%s' and '%s'", lr, lw);
 }
@@ -103,8 +85,7 @@ int main(int argc, char **argv)
 	int p[2], avail;
 
 	test_init(argc, argv);
-	for (size_t i = 0; i < QUEUED; i++)
-		data[i] = pattern(i);
+	test_fill(data, QUEUED, 1);
 	if (pipe2(p, 0))
 		test_fail("pipe2: %s", strerror(errno));
 	rd.fd = p[0];

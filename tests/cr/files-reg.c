@@ -7,12 +7,10 @@
  * stopped, a write lands at the saved offset and an append write lands at the end of the file.
  * CRYO-TEST: cycles=2
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,7 +18,7 @@
 #include "lib.h"
 
 #define FILE_SIZE 8192
-#define FDLIST_MAX 4096
+#define FDLIST_MAX 8192
 
 struct held {
 	const char *name;	/* file in the state dir; NULL for the state dir itself */
@@ -28,12 +26,7 @@ struct held {
 	int fd;			/* fd number the file is moved to */
 	int cloexec;
 	off_t skip;		/* bytes read, then skipped by lseek(SEEK_CUR), after opening */
-	/* captured before test_ready() */
-	int fd_flags;
-	int fl_flags;
-	off_t pos;
-	char link[PATH_MAX];
-	struct stat st;
+	struct test_fd_state was; /* captured before test_ready() */
 };
 
 enum { H_RO, H_WO, H_APP, H_DIR, NR_HELD };
@@ -50,24 +43,13 @@ static unsigned char pattern(int file, off_t off)
 	return (unsigned char)(off * 7 + (off >> 8) + file * 31);
 }
 
-static void state_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", test_dir(), name);
-}
-
 static void create_file(int file, const char *name)
 {
 	unsigned char buf[FILE_SIZE];
-	char path[PATH_MAX];
-	int fd;
 
 	for (off_t i = 0; i < FILE_SIZE; i++)
 		buf[i] = pattern(file, i);
-	state_path(path, sizeof(path), name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-		test_fail("can't create '%s': %s", path, strerror(errno));
-	close(fd);
+	close(test_create_file(name, buf, sizeof(buf), O_WRONLY | O_CLOEXEC));
 }
 
 /* Every byte read from fd must be the file's pattern at the offset it was read from. */
@@ -84,39 +66,6 @@ static void read_check(int file, int fd, size_t len)
 			test_fail("fd %d: wrong byte at %lld", fd, (long long)(start + (off_t)i));
 }
 
-static void fd_link(int fd, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, buf, len - 1);
-	if (n < 0)
-		test_fail("readlink '%s': %s", path, strerror(errno));
-	buf[n] = '\0';
-}
-
-/* The open fd numbers, as text: "0 1 2 10 ...". */
-static void fd_list(char *buf, size_t len)
-{
-	struct dirent *de;
-	size_t used = 0;
-	DIR *d;
-
-	d = opendir("/proc/self/fd");
-	if (!d)
-		test_fail("opendir /proc/self/fd: %s", strerror(errno));
-	buf[0] = '\0';
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
-			continue;
-		used += snprintf(buf + used, len - used, "%s ", de->d_name);
-		if (used >= len)
-			test_fail("too many fds");
-	}
-	closedir(d);
-}
-
 static void setup(int file, struct held *h)
 {
 	char path[PATH_MAX];
@@ -124,7 +73,7 @@ static void setup(int file, struct held *h)
 
 	if (h->name) {
 		create_file(file, h->name);
-		state_path(path, sizeof(path), h->name);
+		test_path(path, sizeof(path), h->name);
 	} else {
 		snprintf(path, sizeof(path), "%s", test_dir());
 	}
@@ -139,37 +88,16 @@ static void setup(int file, struct held *h)
 		test_fail("dup3 to %d: %s", h->fd, strerror(errno));
 	close(fd);
 
-	h->fd_flags = fcntl(h->fd, F_GETFD);
-	h->fl_flags = fcntl(h->fd, F_GETFL);
-	h->pos = lseek(h->fd, 0, SEEK_CUR);
-	fd_link(h->fd, h->link, sizeof(h->link));
-	if (fstat(h->fd, &h->st))
-		test_fail("fstat %d: %s", h->fd, strerror(errno));
+	test_fd_state(h->fd, &h->was);
 }
 
 static void check(const struct held *h)
 {
-	char link[PATH_MAX];
 	struct stat st;
-	int v;
 
-	v = fcntl(h->fd, F_GETFD);
-	if (v != h->fd_flags)
-		test_fail("fd %d: F_GETFD %#x, was %#x (%s)", h->fd, v, h->fd_flags,
-			  v < 0 ? strerror(errno) : "changed");
-	v = fcntl(h->fd, F_GETFL);
-	if (v != h->fl_flags)
-		test_fail("fd %d: F_GETFL %#o, was %#o", h->fd, v, h->fl_flags);
-	if (lseek(h->fd, 0, SEEK_CUR) != h->pos)
-		test_fail("fd %d: offset %lld, was %lld", h->fd,
-			  (long long)lseek(h->fd, 0, SEEK_CUR), (long long)h->pos);
-	fd_link(h->fd, link, sizeof(link));
-	if (strcmp(link, h->link))
-		test_fail("fd %d: link '%s', was '%s'", h->fd, link, h->link);
+	test_fd_check(h->fd, &h->was);
 	if (fstat(h->fd, &st))
 		test_fail("fstat %d: %s", h->fd, strerror(errno));
-	if (st.st_dev != h->st.st_dev || st.st_ino != h->st.st_ino || st.st_mode != h->st.st_mode)
-		test_fail("fd %d: another file (dev/ino/mode differ)", h->fd);
 	if (h->name && st.st_size != FILE_SIZE)
 		test_fail("fd %d: file size %lld, was %d", h->fd, (long long)st.st_size, FILE_SIZE);
 }
@@ -183,13 +111,13 @@ static void check_write(const struct held *h)
 
 	if (write(h->fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		test_fail("fd %d: write: %s", h->fd, strerror(errno));
-	state_path(path, sizeof(path), h->name);
+	test_path(path, sizeof(path), h->name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, buf, sizeof(buf), h->pos) != (ssize_t)sizeof(buf))
+	if (fd < 0 || pread(fd, buf, sizeof(buf), h->was.pos) != (ssize_t)sizeof(buf))
 		test_fail("read back '%s': %s", path, strerror(errno));
 	close(fd);
 	if (memcmp(buf, msg, sizeof(msg)))
-		test_fail("fd %d: write did not land at offset %lld", h->fd, (long long)h->pos);
+		test_fail("fd %d: write did not land at offset %lld", h->fd, (long long)h->was.pos);
 }
 
 /* Reads on the O_APPEND fd go on from its offset; a write goes to the end of the file. */
@@ -220,14 +148,13 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	for (int i = 0; i < NR_HELD; i++)
 		setup(i, &held[i]);
-	fd_list(fds_before, sizeof(fds_before));
+	test_fd_list(fds_before, sizeof(fds_before));
 
 	test_ready();
 	test_wait();
 
-	fd_list(fds_after, sizeof(fds_after));
-	if (strcmp(fds_before, fds_after))
-		test_fail("open fds '%s', were '%s'", fds_after, fds_before);
+	test_fd_list(fds_after, sizeof(fds_after));
+	test_same_lines("open fds", fds_before, fds_after);
 	for (int i = 0; i < NR_HELD; i++)
 		check(&held[i]);
 

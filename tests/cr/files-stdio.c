@@ -7,9 +7,7 @@
  * follow the earlier one instead of overwriting it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,57 +21,14 @@
 static const char line_before[] = "files-stdio: line written before the dump\n";
 static const char line_after[] = "files-stdio: line written after the restore\n";
 
-struct std_fd {
-	int fd_flags;
-	int fl_flags;
-	off_t pos;
-	char link[PATH_MAX];
-};
-
-static struct std_fd saved[3];
+static struct test_fd_state saved[3];
 static char out_path[PATH_MAX];
-
-static void fd_link(int fd, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, buf, len - 1);
-	if (n < 0)
-		test_fail("readlink '%s': %s", path, strerror(errno));
-	buf[n] = '\0';
-}
-
-static void capture(int fd, struct std_fd *s)
-{
-	s->fd_flags = fcntl(fd, F_GETFD);
-	s->fl_flags = fcntl(fd, F_GETFL);
-	s->pos = lseek(fd, 0, SEEK_CUR);
-	fd_link(fd, s->link, sizeof(s->link));
-}
 
 static int same_file(int fd1, int fd2)
 {
 	pid_t pid = getpid();
 
 	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd1, fd2) == 0;
-}
-
-/* The whole of STATEDIR/out, read through a new open file description. */
-static size_t read_out(char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(out_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		test_fail("open '%s': %s", out_path, strerror(errno));
-	n = pread(fd, buf, len, 0);
-	if (n < 0 || (size_t)n == len)
-		test_fail("read '%s': %s", out_path, n < 0 ? strerror(errno) : "too big");
-	close(fd);
-	return (size_t)n;
 }
 
 /* fds 1 and 2 must be STATEDIR/out itself, positioned at the size it had at capture time. */
@@ -92,22 +47,6 @@ static void check_out_fds(const struct stat *out_st, off_t size)
 	}
 }
 
-static void check_fd(int fd, const struct std_fd *s)
-{
-	struct std_fd now;
-
-	capture(fd, &now);
-	if (now.fd_flags != s->fd_flags)
-		test_fail("fd %d: F_GETFD %#x, was %#x", fd, now.fd_flags, s->fd_flags);
-	if (now.fl_flags != s->fl_flags)
-		test_fail("fd %d: F_GETFL %#o, was %#o", fd, now.fl_flags, s->fl_flags);
-	if (strcmp(now.link, s->link))
-		test_fail("fd %d: link '%s', was '%s'", fd, now.link, s->link);
-	if (now.pos != s->pos)
-		test_fail("fd %d: offset %lld, was %lld", fd, (long long)now.pos,
-			  (long long)s->pos);
-}
-
 int main(int argc, char **argv)
 {
 	static char before[OUT_MAX], after[OUT_MAX];
@@ -116,22 +55,22 @@ int main(int argc, char **argv)
 	int shared;
 
 	test_init(argc, argv);
-	snprintf(out_path, sizeof(out_path), "%s/out", test_dir());
+	test_path(out_path, sizeof(out_path), "out");
 	if (write(1, line_before, strlen(line_before)) != (ssize_t)strlen(line_before))
 		test_fail("write to stdout: %s", strerror(errno));
 	if (stat(out_path, &out_st))
 		test_fail("stat '%s': %s", out_path, strerror(errno));
 	check_out_fds(&out_st, out_st.st_size);
 	for (int fd = 0; fd < 3; fd++)
-		capture(fd, &saved[fd]);
+		test_fd_state(fd, &saved[fd]);
 	shared = same_file(1, 2);
-	len_before = read_out(before, sizeof(before));
+	len_before = test_read_file(out_path, before, sizeof(before));
 
 	test_ready();
 	test_wait();
 
 	for (int fd = 0; fd < 3; fd++)
-		check_fd(fd, &saved[fd]);
+		test_fd_check(fd, &saved[fd]);
 	check_out_fds(&out_st, (off_t)len_before);
 	if (same_file(1, 2) != shared)
 		test_fail("stdout and stderr %s one open file description, they %s before",
@@ -139,7 +78,7 @@ int main(int argc, char **argv)
 
 	if (write(1, line_after, strlen(line_after)) != (ssize_t)strlen(line_after))
 		test_fail("write to stdout: %s", strerror(errno));
-	len_after = read_out(after, sizeof(after));
+	len_after = test_read_file(out_path, after, sizeof(after));
 	if (len_after != len_before + strlen(line_after) || memcmp(after, before, len_before) ||
 	    memcmp(after + len_before, line_after, strlen(line_after)))
 		test_fail("'%s' does not hold the earlier output followed by the new line",

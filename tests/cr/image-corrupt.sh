@@ -8,7 +8,7 @@
 # names the damaged file and leave no process with the dumped pid. Last, the intact images
 # must restore and the test must pass. Reasons are printed as found, then one last line:
 # `PASS image-corrupt`, `FAIL image-corrupt: reason` or `SKIP image-corrupt: reason`.
-# Env: BUILD (default build), CRYO (default $BUILD/cryo).
+# Env: BUILD (default: build in the repo), CRYO (default $BUILD/cryo).
 # The corrupt_* and wait_until callbacks are called by name.
 # shellcheck disable=SC2317
 set -u
@@ -20,16 +20,8 @@ RESTORE_TIMEOUT=60	# one cryo restore
 PID_TIMEOUT=5		# a pid to be free after a failed restore
 PAGE_SIZE=4096
 
-abspath() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s\n' "$PWD/$1" ;;
-	esac
-}
-
-BUILD=$(abspath "${BUILD:-build}")
-CRYO=${CRYO:-$BUILD/cryo}
-[[ $CRYO == */* ]] && CRYO=$(abspath "$CRYO")
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PROG=$BUILD/tests/cr/mem-heap-stack
 STATE=$BUILD/tests/state/image-corrupt
 IMG=$STATE/img
@@ -44,36 +36,6 @@ fail() {
 	[[ -n $FAILED ]] || FAILED=$1
 }
 
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
-
-# wait_until SECONDS CMD...: poll CMD until it succeeds; 1 on timeout.
-wait_until() {
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		(($(now_ms) < end)) || return 1
-		sleep 0.02
-	done
-}
-
-running() {
-	local s
-	{ read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-	s=${s##*) }
-	[[ $s != [ZX]* ]]
-}
-
-not_running() {
-	! running "$1"
-}
-
-pid_free() {
-	[[ ! -e /proc/$1 ]]
-}
-
 # ours PID: the process is the test program or a cryo (a restore puppet is a fork of cryo
 # until its memory is replaced), not some other process that took the pid meanwhile.
 ours() {
@@ -84,15 +46,8 @@ ours() {
 }
 
 cleanup() {
-	local p
-	for p in $TPID $RPID; do
-		running "$p" && kill -KILL "$p" 2>/dev/null
-	done
 	[[ -n $PID ]] && running "$PID" && ours "$PID" && kill -KILL "$PID" 2>/dev/null
-	for p in $TPID $RPID; do
-		wait_until 10 not_running "$p"
-		wait "$p" 2>/dev/null
-	done
+	kill_and_reap $TPID $RPID
 	TPID='' RPID=''
 }
 

@@ -7,11 +7,9 @@
  * and made read-only (r--p, same contents, writes fault) and one written and made PROT_NONE
  * (---p; readable again with the same contents after mprotect).
  */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -29,63 +27,31 @@
 #define GUARD_SIZE (8 * PAGE)
 #define PROT_SIZE (8 * PAGE)
 
-struct vma {
-	uintptr_t start, end;
-	char perms[5];
-};
-
-static char maps_buf[1 << 20];
-
-static void fill(unsigned char *p, size_t len, uint64_t seed)
+static void *map_anon(size_t len, int flags)
 {
-	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (unsigned char)x;
-	}
-}
-
-static void *map_anon(size_t len, int prot, int flags)
-{
-	void *p = mmap(NULL, len, prot, flags | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		test_fail("mmap of %zu bytes failed", len);
 	return p;
 }
 
-/* The /proc/self/maps line that contains @addr. */
-static struct vma find_vma(const void *addr)
+/* A new read-write anonymous mapping filled from seed, and its checksum if ret_hash. */
+static unsigned char *map_filled(size_t len, int flags, uint64_t seed, uint64_t *ret_hash)
 {
-	struct vma v = {0};
-	ssize_t n, len = 0;
-	char *line;
-	int fd;
+	unsigned char *p = map_anon(len, flags);
 
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		test_fail("can't open /proc/self/maps");
-	while ((n = read(fd, maps_buf + len, sizeof(maps_buf) - 1 - (size_t)len)) > 0)
-		len += n;
-	close(fd);
-	maps_buf[len] = '\0';
-	for (line = maps_buf; *line; line = strchr(line, '\n') + 1) {
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s", &v.start, &v.end, v.perms) != 3 ||
-		    !strchr(line, '\n'))
-			test_fail("bad line in /proc/self/maps: %.80s", line);
-		if ((uintptr_t)addr >= v.start && (uintptr_t)addr < v.end)
-			return v;
-	}
-	test_fail("no mapping at %p in /proc/self/maps", addr);
+	test_fill(p, len, seed);
+	if (ret_hash)
+		*ret_hash = test_hash(p, len);
+	return p;
 }
 
 static void check_perms(const char *what, const void *addr, const char *perms)
 {
-	struct vma v = find_vma(addr);
+	struct test_vma v;
 
+	test_find_vma(addr, &v);
 	if (strcmp(v.perms, perms))
 		test_fail("%s at %p is %s in maps, expected %s", what, addr, v.perms, perms);
 }
@@ -172,8 +138,9 @@ static void check_sparse(const uint64_t *sparse)
 static void check_guard(unsigned char *area, uint64_t hash)
 {
 	unsigned char *guard = area + GUARD_SIDE;
-	struct vma v = find_vma(guard);
+	struct test_vma v;
 
+	test_find_vma(guard, &v);
 	if (v.start != (uintptr_t)guard || v.end != (uintptr_t)(guard + GUARD_SIZE) ||
 	    strcmp(v.perms, "---p"))
 		test_fail("guard is %" PRIxPTR "-%" PRIxPTR " %s in maps, expected %p-%p ---p",
@@ -194,30 +161,19 @@ int main(int argc, char **argv)
 
 	test_init(argc, argv);
 
-	priv = map_anon(PRIV_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	fill(priv, PRIV_SIZE, 1);
-	priv_hash = test_hash(priv, PRIV_SIZE);
-
-	shared = map_anon(SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED);
-	fill(shared, SHARED_SIZE, 2);
-	shared_hash = test_hash(shared, SHARED_SIZE);
-
-	sparse = map_anon(SPARSE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE);
+	priv = map_filled(PRIV_SIZE, MAP_PRIVATE, 1, &priv_hash);
+	shared = map_filled(SHARED_SIZE, MAP_SHARED, 2, &shared_hash);
+	sparse = map_anon(SPARSE_SIZE, MAP_PRIVATE | MAP_NORESERVE);
 	write_sparse(sparse);
 
-	guarded = map_anon(2 * GUARD_SIDE + GUARD_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	fill(guarded, 2 * GUARD_SIDE + GUARD_SIZE, 3);
+	guarded = map_filled(2 * GUARD_SIDE + GUARD_SIZE, MAP_PRIVATE, 3, NULL);
 	if (mprotect(guarded + GUARD_SIDE, GUARD_SIZE, PROT_NONE))
 		test_fail("mprotect of the guard failed");
 	guard_hash = test_hash(guarded, GUARD_SIDE) +
 		     test_hash(guarded + GUARD_SIDE + GUARD_SIZE, GUARD_SIDE);
 
-	ro = map_anon(PROT_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	fill(ro, PROT_SIZE, 4);
-	ro_hash = test_hash(ro, PROT_SIZE);
-	none = map_anon(PROT_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	fill(none, PROT_SIZE, 5);
-	none_hash = test_hash(none, PROT_SIZE);
+	ro = map_filled(PROT_SIZE, MAP_PRIVATE, 4, &ro_hash);
+	none = map_filled(PROT_SIZE, MAP_PRIVATE, 5, &none_hash);
 	if (mprotect(ro, PROT_SIZE, PROT_READ) || mprotect(none, PROT_SIZE, PROT_NONE))
 		test_fail("mprotect failed");
 	check_guard(guarded, guard_hash);

@@ -28,18 +28,6 @@ static uint64_t mark_value(size_t page)
 	return 0x9e3779b97f4a7c15ULL * (page + 1);
 }
 
-static void fill(uint64_t *p, size_t words)
-{
-	uint64_t x = 88172645463325252ULL;
-
-	for (size_t i = 0; i < words; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = x;
-	}
-}
-
 static void check_sparse(const uint64_t *big)
 {
 	for (size_t pg = DENSE_SIZE / PAGE; pg < BIG_SIZE / PAGE; pg++) {
@@ -65,7 +53,7 @@ int main(int argc, char **argv)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (big == MAP_FAILED)
 		test_fail("mmap of 1 GiB failed");
-	fill(big, DENSE_SIZE / 8);
+	test_fill(big, DENSE_SIZE, 1);
 	dense_hash = test_hash(big, DENSE_SIZE);
 	for (size_t pg = DENSE_SIZE / PAGE; pg < BIG_SIZE / PAGE; pg += STEP)
 		big[pg * WORDS + mark_word(pg)] = mark_value(pg);

@@ -23,18 +23,6 @@ static unsigned char *small[N_SMALL];
 static size_t small_len[N_SMALL];
 static uint64_t small_hash[N_SMALL];
 
-static void fill(unsigned char *p, size_t len, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (unsigned char)x;
-	}
-}
-
 static void *kernel_brk(void)
 {
 	return (void *)syscall(SYS_brk, 0);
@@ -77,7 +65,7 @@ static __attribute__((noinline)) void stack_frame(unsigned char *brk_area, unsig
 	uint64_t stack_hash, sbrk_hash, big_hash;
 	void *end, *kend;
 
-	fill(stack, sizeof(stack), 3);
+	test_fill(stack, sizeof(stack), 3);
 	stack_hash = test_hash(stack, sizeof(stack));
 	sbrk_hash = test_hash(brk_area, SBRK_SIZE);
 	big_hash = test_hash(big, BIG_SIZE);
@@ -121,7 +109,7 @@ int main(int argc, char **argv)
 		small[i] = malloc(small_len[i]);
 		if (!small[i])
 			test_fail("malloc of %zu bytes failed", small_len[i]);
-		fill(small[i], small_len[i], 100 + (uint64_t)i);
+		test_fill(small[i], small_len[i], 100 + (uint64_t)i);
 		small_hash[i] = test_hash(small[i], small_len[i]);
 	}
 	for (int i = 0; i < N_SMALL; i++)
@@ -131,13 +119,13 @@ int main(int argc, char **argv)
 	brk_area = sbrk(SBRK_SIZE);
 	if (brk_area == (void *)-1)
 		test_fail("sbrk failed");
-	fill(brk_area, SBRK_SIZE, 1);
+	test_fill(brk_area, SBRK_SIZE, 1);
 	big = malloc(BIG_SIZE);
 	if (!big)
 		test_fail("malloc of %d bytes failed", BIG_SIZE);
 	if ((void *)big < sbrk(0) && (void *)big >= heap_start)
 		test_fail("large malloc block is on the brk heap, expected mmap");
-	fill(big, BIG_SIZE, 2);
+	test_fill(big, BIG_SIZE, 2);
 	stack_frame(brk_area, big);
 	test_pass();
 }

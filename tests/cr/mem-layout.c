@@ -11,7 +11,6 @@
  */
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,23 +41,6 @@ static char exe_before[4096], exe_after[4096];
 
 typedef int (*clock_gettime_fn)(clockid_t clk, struct timespec *ts);
 typedef int (*gettimeofday_fn)(struct timeval *tv, void *tz);
-
-static size_t read_all(const char *path, char *buf)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		test_fail("can't open '%s': %s", path, strerror(errno));
-	while ((n = read(fd, buf + len, BUF_SIZE - len)) > 0)
-		len += (size_t)n;
-	if (n < 0 || len == BUF_SIZE)
-		test_fail("can't read '%s'", path);
-	close(fd);
-	return len;
-}
 
 static void read_exe(char *buf, size_t size)
 {
@@ -112,7 +94,6 @@ static void check_maps(struct proc_text *maps)
 {
 	uintptr_t s0, e0, s1, e1;
 
-	maps->before[maps->before_len] = maps->after[maps->after_len] = '\0';
 	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
 		if (!find_special(maps->before, special[i], &s0, &e0))
 			continue;
@@ -208,13 +189,13 @@ int main(int argc, char **argv)
 	mono = check_vdso_clocks(0);
 	read_exe(exe_before, sizeof(exe_before));
 	for (size_t i = 0; i < ntexts; i++)
-		texts[i].before_len = read_all(texts[i].path, texts[i].before);
+		texts[i].before_len = test_read_file(texts[i].path, texts[i].before, BUF_SIZE);
 
 	test_ready();
 	test_wait();
 
 	for (size_t i = 0; i < ntexts; i++)
-		texts[i].after_len = read_all(texts[i].path, texts[i].after);
+		texts[i].after_len = test_read_file(texts[i].path, texts[i].after, BUF_SIZE);
 	read_exe(exe_after, sizeof(exe_after));
 	check_maps(&texts[0]);
 	for (size_t i = 1; i < ntexts; i++)

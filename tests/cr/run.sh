@@ -29,18 +29,8 @@ GONE_TIMEOUT=20		# a dumped process (and its restore parent) to disappear
 RESTORE_TIMEOUT=60	# cryo restore until the pidfile is written
 EXIT_TIMEOUT=60		# SIGUSR2 until the test has verified its state and exited
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-
-abspath() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s\n' "$PWD/$1" ;;
-	esac
-}
-
-BUILD=$(abspath "${BUILD:-$ROOT/build}")
-CRYO=${CRYO:-$BUILD/cryo}
-[[ $CRYO == */* ]] && CRYO=$(abspath "$CRYO")
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 NOCR=${CRYO_NOCR:-0}
 ERRF=$BUILD/tests/state/runner.err
 
@@ -48,53 +38,6 @@ ERRF=$BUILD/tests/state/runner.err
 # the background `cryo restore` that is its parent after a restore, pids to kill on failure.
 NAME='' STATE='' PID='' TPID='' RPID='' STRAY='' REASON='' RESTORE_ST='' LAST_TAG=''
 OPT_CYCLES='' OPT_LR='' OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS=''
-
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
-
-# wait_until SECONDS CMD...: poll CMD until it succeeds; 1 on timeout.
-wait_until() {
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		(($(now_ms) < end)) || return 1
-		sleep 0.02
-	done
-}
-
-# proc_state PID: the state letter in /proc/PID/stat (after the parenthesised comm).
-proc_state() {
-	local s
-	{ read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-	s=${s##*) }
-	printf '%s\n' "${s%% *}"
-}
-
-running() {
-	local s
-	s=$(proc_state "$1") && [[ $s != [ZX] ]]
-}
-
-not_running() {
-	! running "$1"
-}
-
-pid_free() {
-	[[ ! -e /proc/$1 ]]
-}
-
-# describe_status STATUS: how a command ended, for messages.
-describe_status() {
-	if (($1 == 124)); then
-		echo "timed out"
-	elif (($1 > 128)); then
-		echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
-	else
-		echo "exit status $1"
-	fi
-}
 
 fail() {
 	REASON=$1
@@ -299,13 +242,10 @@ run_restore_fail() {
 cleanup() {
 	local p
 
-	for p in $PID $STRAY $TPID $RPID; do
+	for p in $PID $STRAY; do
 		running "$p" && kill -KILL "$p" 2>/dev/null
 	done
-	for p in $TPID $RPID; do
-		wait_until 10 not_running "$p"
-		wait "$p"
-	done
+	kill_and_reap $TPID $RPID
 	PID='' STRAY='' TPID='' RPID=''
 }
 
@@ -364,7 +304,7 @@ run_one() {
 }
 
 main() {
-	local names=() n passed=0 failed=0 skipped=0 r
+	local names=() n r
 
 	if (($#)); then
 		for n in "$@"; do
@@ -383,24 +323,16 @@ main() {
 		run_one "$n" 2>"$ERRF"
 		r=$?
 		case $r in
-		0)
-			echo "PASS $n"
-			((passed++))
-			;;
-		2)
-			echo "SKIP $n: $REASON"
-			((skipped++))
-			;;
+		0) result pass "$n" ;;
+		2) result skip "$n" "$REASON" ;;
 		*)
-			echo "FAIL $n: $REASON"
+			result fail "$n" "$REASON"
 			[[ -d $STATE ]] && show_logs
 			cleanup 2>>"$ERRF"
-			((failed++))
 			;;
 		esac
 	done
-	echo "$passed passed, $failed failed, $skipped skipped"
-	((failed == 0))
+	summary
 }
 
 main "$@"

@@ -7,7 +7,6 @@
  */
 #include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib.h"
@@ -62,12 +61,7 @@ int main(int argc, char **argv)
 	stack_t ss, old;
 
 	test_init(argc, argv);
-	altstack = malloc(ALTSTACK_SIZE);
-	if (!altstack)
-		test_fail("malloc altstack");
-	ss = (stack_t){ .ss_sp = altstack, .ss_size = ALTSTACK_SIZE };
-	if (sigaltstack(&ss, NULL))
-		test_fail("sigaltstack: %m");
+	altstack = test_altstack(ALTSTACK_SIZE);
 	catch_signal(SIGUSR1, SA_ONSTACK);
 	catch_signal(SIGHUP, 0);
 	if (sigaltstack(NULL, &old))

@@ -10,7 +10,6 @@
  */
 #include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -217,18 +216,12 @@ int main(int argc, char **argv)
 {
 	static struct ksigaction before[MAX_SIG + 1], after[MAX_SIG + 1];
 	sigset_t none;
-	stack_t ss;
 
 	test_init(argc, argv);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
-	altstack = malloc(ALTSTACK_SIZE);
-	if (!altstack)
-		test_fail("malloc altstack");
-	ss = (stack_t){ .ss_sp = altstack, .ss_size = ALTSTACK_SIZE };
-	if (sigaltstack(&ss, NULL))
-		test_fail("sigaltstack: %m");
+	altstack = test_altstack(ALTSTACK_SIZE);
 
 	build_specs();
 	for (int i = 0; i < nr_specs; i++)

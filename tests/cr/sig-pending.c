@@ -10,7 +10,6 @@
  * CRYO-TEST: cycles=2
  */
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,26 +53,22 @@ static void catch_signal(int sig, const sigset_t *test_set)
 		test_fail("sigaction(%d): %m", sig);
 }
 
-/* The blocked and pending sets as the kernel reports them in /proc/self/status, on one line. */
-static void read_status(char *out, size_t size)
-{
-	char line[MAX_LINE];
-	size_t len = 0;
-	FILE *f = fopen("/proc/self/status", "re");
+/* The blocked and pending sets, from the calls and as /proc/self/status shows them. */
+struct sig_state {
+	sigset_t blocked, pending;
+	char status[4 * MAX_LINE];
+};
 
-	if (!f)
-		test_fail("open /proc/self/status: %m");
-	out[0] = '\0';
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "SigPnd:", 7) && strncmp(line, "ShdPnd:", 7) &&
-		    strncmp(line, "SigBlk:", 7))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		len += snprintf(out + len, size - len, "%s ", line);
-		if (len >= size)
-			test_fail("/proc/self/status: signal lines too long");
-	}
-	fclose(f);
+static void read_sig_state(struct sig_state *st)
+{
+	static const char *const keys[] = { "SigPnd:", "ShdPnd:", "SigBlk:" };
+
+	sigemptyset(&st->blocked);
+	sigemptyset(&st->pending);
+	sigprocmask(SIG_BLOCK, NULL, &st->blocked);
+	sigpending(&st->pending);
+	test_status_lines("/proc/self/status", "", keys, sizeof(keys) / sizeof(keys[0]),
+			  st->status, sizeof(st->status));
 }
 
 static void queue_signals(void)
@@ -132,8 +127,8 @@ static void same_set(const char *what, const sigset_t *old, const sigset_t *cur)
 
 int main(int argc, char **argv)
 {
-	sigset_t test_set, blocked, old_blocked, pending, old_pending;
-	char status[4 * MAX_LINE], old_status[4 * MAX_LINE];
+	struct sig_state was, now;
+	sigset_t test_set, blocked, pending;
 
 	test_init(argc, argv);
 	sigemptyset(&test_set);
@@ -145,26 +140,16 @@ int main(int argc, char **argv)
 	if (sigprocmask(SIG_SETMASK, &blocked, NULL))
 		test_fail("sigprocmask: %m");
 	queue_signals();
-
-	sigemptyset(&old_blocked);
-	sigemptyset(&old_pending);
-	sigprocmask(SIG_BLOCK, NULL, &old_blocked);
-	sigpending(&old_pending);
-	read_status(old_status, sizeof(old_status));
-	test_msg("before: %s", old_status);
+	read_sig_state(&was);
+	test_msg("before:\n%.*s", (int)strlen(was.status) - 1, was.status);
 
 	test_ready();
 	test_wait();
 
-	sigemptyset(&blocked);
-	sigemptyset(&pending);
-	sigprocmask(SIG_BLOCK, NULL, &blocked);
-	sigpending(&pending);
-	read_status(status, sizeof(status));
-	same_set("blocked", &old_blocked, &blocked);
-	same_set("pending", &old_pending, &pending);
-	if (strcmp(status, old_status))
-		test_fail("/proc/self/status now: %s", status);
+	read_sig_state(&now);
+	same_set("blocked", &was.blocked, &now.blocked);
+	same_set("pending", &was.pending, &now.pending);
+	test_same_lines("/proc/self/status", was.status, now.status);
 
 	catch_signal(SIGUSR1, &test_set);
 	catch_signal(SIGRTMIN + 2, &test_set);

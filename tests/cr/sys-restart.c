@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib.h"
@@ -30,14 +29,6 @@ static void on_alarm(int sig)
 	(void)n;
 }
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void check_read(long long start)
 {
 	long long elapsed;
@@ -45,7 +36,7 @@ static void check_read(long long start)
 	ssize_t n;
 
 	n = read(pipe_fds[0], &c, 1);
-	elapsed = mono_ns() - start;
+	elapsed = test_mono_ns() - start;
 	if (n != 1)
 		test_fail("read on the pipe returned %zd (%s)", n, n < 0 ? strerror(errno) : "");
 	if (c != 'A')
@@ -56,25 +47,9 @@ static void check_read(long long start)
 		test_fail("read returned after %lld ms, before the 2 s alarm", elapsed / 1000000);
 }
 
-static void check_nanosleep(void)
-{
-	struct timespec req = {1, 500000000}, rem = {0, 0};
-	long long start = mono_ns(), elapsed;
-	int r;
-
-	r = nanosleep(&req, &rem);
-	elapsed = mono_ns() - start;
-	if (r)
-		test_fail("nanosleep returned %d (%s), %ld.%09ld s left", r, strerror(errno),
-			  (long)rem.tv_sec, rem.tv_nsec);
-	if (elapsed < 1500000000LL)
-		test_fail("nanosleep of 1.5 s returned after %lld ms", elapsed / 1000000);
-}
-
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
-	sigset_t usr2;
 	long long start;
 
 	test_init(argc, argv);
@@ -86,19 +61,14 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGALRM, &sa, NULL))
 		test_fail("sigaction failed: %s", strerror(errno));
-	sigemptyset(&usr2);
-	sigaddset(&usr2, SIGUSR2);
-	if (sigprocmask(SIG_BLOCK, &usr2, NULL))
-		test_fail("sigprocmask failed: %s", strerror(errno));
+	test_mask_usr2(SIG_BLOCK);
 
-	start = mono_ns();
+	start = test_mono_ns();
 	alarm(2);
 	test_ready();
 	check_read(start);
-	check_nanosleep();
-
-	if (sigprocmask(SIG_UNBLOCK, &usr2, NULL))
-		test_fail("sigprocmask failed: %s", strerror(errno));
+	test_nanosleep(1500000000LL);
+	test_mask_usr2(SIG_UNBLOCK);
 	test_wait();
 	test_pass();
 }

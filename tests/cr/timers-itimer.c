@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include "lib.h"
 
@@ -48,26 +47,18 @@ static void busy(void)
 		spin++;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Burn CPU until every timer has fired once more, or fail after WAIT_SEC. */
 static void wait_all_fire(const char *when)
 {
 	sig_atomic_t base[NR_TIMERS];
-	double deadline = now() + WAIT_SEC;
+	long long deadline = test_mono_ns() + WAIT_SEC * 1000000000LL;
 	int i;
 
 	for (i = 0; i < NR_TIMERS; i++)
 		base[i] = ticks[i];
 	for (i = 0; i < NR_TIMERS; i++) {
 		while (ticks[i] == base[i]) {
-			if (now() > deadline)
+			if (test_mono_ns() > deadline)
 				test_fail("%s: %s did not fire within %d s", when, timers[i].name,
 					  WAIT_SEC);
 			busy();

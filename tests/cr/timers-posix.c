@@ -97,21 +97,13 @@ static void read_proc_timers(char *out, size_t size)
 	}
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void wait_fire(const char *when)
 {
 	sig_atomic_t base = fired;
-	double deadline = now() + WAIT_SEC;
+	long long deadline = test_mono_ns() + WAIT_SEC * 1000000000LL;
 
 	while (fired == base) {
-		if (now() > deadline)
+		if (test_mono_ns() > deadline)
 			test_fail("%s: periodic timer did not fire within %d s", when, WAIT_SEC);
 		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
 	}

@@ -5,6 +5,7 @@
  * must hold its invariants; anything else must be a clean negative errno.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +25,27 @@ static char *text(const uint8_t *data, size_t size)
 	return s;
 }
 
+/*
+ * Is r a refusal? Then it must be -EINVAL or the errno also (0 for none): anything else is a
+ * bug that aborts.
+ */
+static bool refused(int r, int also)
+{
+	if (r >= 0)
+		return false;
+	if (r != -EINVAL && r != also)
+		abort();
+	return true;
+}
+
 static void fuzz_smaps(const uint8_t *data, size_t size)
 {
 	_cleanup_free_ char *buf = text(data, size);
 	struct proc_vma *v = NULL;
 	size_t n = 0;
-	int r = proc_parse_smaps_buf(buf, &v, &n);
 
-	if (r < 0) {
-		if (r != -EINVAL)
-			abort();
+	if (refused(proc_parse_smaps_buf(buf, &v, &n), 0))
 		return;
-	}
 	for (size_t i = 0; i < n; i++)
 		if (v[i].start >= v[i].end || v[i].kind != 0 || (v[i].path && !v[i].path[0]) ||
 		    (v[i].prot & ~7u))
@@ -47,23 +57,17 @@ static void fuzz_stat(const uint8_t *data, size_t size)
 {
 	_cleanup_free_ char *buf = text(data, size);
 	struct proc_stat st;
-	int r = proc_parse_stat_buf(buf, &st);
 
-	if (r < 0 && r != -EINVAL)
-		abort();
+	refused(proc_parse_stat_buf(buf, &st), 0);
 }
 
 static void fuzz_status(const uint8_t *data, size_t size)
 {
 	_cleanup_free_ char *buf = text(data, size);
 	struct proc_status st;
-	int r = proc_parse_status_buf(buf, &st);
 
-	if (r < 0) {
-		if (r != -EINVAL)
-			abort();
+	if (refused(proc_parse_status_buf(buf, &st), 0))
 		return;
-	}
 	if (st.ngroups > PROC_MAX_GROUPS || (st.ngroups && !st.groups))
 		abort();
 	proc_status_free(&st);
@@ -74,13 +78,9 @@ static void fuzz_timers(const uint8_t *data, size_t size)
 	_cleanup_free_ char *buf = text(data, size);
 	struct proc_timer *t = NULL;
 	size_t n = 0;
-	int r = proc_parse_timers_buf(buf, &t, &n);
 
-	if (r < 0) {
-		if (r != -EINVAL && r != -E2BIG)
-			abort();
+	if (refused(proc_parse_timers_buf(buf, &t, &n), -E2BIG))
 		return;
-	}
 	if (n > PROC_MAX_TIMERS || (n && !t))
 		abort();
 	free(t);

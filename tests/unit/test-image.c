@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,26 +19,7 @@
 #include "img-files.pb-c.h"
 #include "img-header.pb-c.h"
 #include "img-mm.pb-c.h"
-
-static int n_tests, n_failed;
-
-static void __attribute__((format(printf, 3, 4))) check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	n_tests++;
-	printf("%sok %d - ", ok ? "" : "not ", n_tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!ok) {
-		printf("#   failed at %s:%d\n", __FILE__, line);
-		n_failed++;
-	}
-}
-
-#define CHECK(cond, ...) check(!!(cond), __LINE__, __VA_ARGS__)
+#include "tap.h"
 
 #define N_VMAS 6
 #define LONG_NAME_LEN 3000 /* over img_put_msg's 512-byte stack buffer */
@@ -473,8 +453,8 @@ int main(void)
 
 	memset(long_name, 'n', LONG_NAME_LEN);
 	if (!mkdtemp(dir) || (dfd = open(dir, O_DIRECTORY | O_CLOEXEC)) < 0) {
-		printf("not ok 1 - temp dir: %s\n1..1\n", strerror(errno));
-		return 1;
+		CHECK(false, "temp dir: %s", strerror(errno));
+		return tap_done();
 	}
 	snprintf(logpath, sizeof(logpath), "%s/log", dir);
 	CHECK(log_open_file(logpath) == 0, "log file opened");
@@ -489,8 +469,5 @@ int main(void)
 	log_close_file();
 	remove_tree(dir);
 	close(dfd);
-	printf("1..%d\n", n_tests);
-	if (n_failed)
-		printf("# %d of %d failed\n", n_failed, n_tests);
-	return n_failed ? 1 : 0;
+	return tap_done();
 }

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,26 +20,7 @@
 
 #include "common/util.h"
 #include "engine/proc.h"
-
-static int n_tests, n_failed;
-
-static void __attribute__((format(printf, 3, 4))) check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	n_tests++;
-	printf("%sok %d - ", ok ? "" : "not ", n_tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (ok)
-		return;
-	printf("#   failed at %s:%d\n", __FILE__, line);
-	n_failed++;
-}
-
-#define CHECK(cond, ...) check(!!(cond), __LINE__, __VA_ARGS__)
+#include "tap.h"
 
 /* ------------------------------------------------------------------ smaps */
 
@@ -815,8 +795,5 @@ int main(int argc, char **argv)
 	test_live_status();
 	test_live_timers();
 	test_live_fdinfo();
-	printf("1..%d\n", n_tests);
-	if (n_failed)
-		printf("# %d of %d failed\n", n_failed, n_tests);
-	return n_failed ? 1 : 0;
+	return tap_done();
 }
