@@ -78,10 +78,15 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 demo: $(BUILD)/cryo $(DEMO_PROGS)
 	BUILD=$(BUILD) bash contrib/demo.sh
 
-test-progs: $(BUILD)/cryo $(CR_TESTS) $(UNIT_TESTS) $(FUZZERS) $(DEMO_PROGS)
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
 
+test-progs: $(BUILD)/cryo $(CR_TESTS) $(UNIT_TESTS) $(FUZZERS) $(DEMO_PROGS) $(BUILD)/tests/tools/reaper
+
+# Under a subreaper: orphans of killed trees are reaped even where pid 1 does not.
 test: test-progs
-	BUILD=$(BUILD) bash tests/run.sh
+	BUILD=$(BUILD) $(BUILD)/tests/tools/reaper bash tests/run.sh
 
 bench: $(BUILD)/cryo $(BENCH_PROGS)
 	BUILD=$(BUILD) bash tests/bench/bench.sh

@@ -26,25 +26,37 @@ static int open_images_dir(const char *dir)
 
 static void dump_ctx_free(struct dump_ctx *d)
 {
-	for (size_t i = 0; i < d->ft.n; i++)
-		file_entry__free_unpacked(d->ft.files[i], NULL);
-	free(d->ft.files);
-	free(d->ft.keys);
-	for (size_t i = 0; i < d->nr_pipe_data; i++)
-		pipe_data_entry__free_unpacked(d->pipe_data[i], NULL);
-	free(d->pipe_data);
 	if (d->task)
 		task_entry__free_unpacked(d->task, NULL);
 	if (d->mm)
 		mm_entry__free_unpacked(d->mm, NULL);
 	proc_vmas_free(d->vmas, d->nr_vmas);
 	free(d->others);
-	if (d->dirfd >= 0)
-		close(d->dirfd);
+	free(d->tids);
+	free(d);
 }
 
-static void new_task(struct dump_ctx *d, const pid_t *tids, size_t n)
+static void dump_tree_free(struct dump_tree *t)
 {
+	for (size_t i = 0; i < t->ft.n; i++)
+		file_entry__free_unpacked(t->ft.files[i], NULL);
+	free(t->ft.files);
+	free(t->ft.keys);
+	for (size_t i = 0; i < t->nr_pipe_data; i++)
+		pipe_data_entry__free_unpacked(t->pipe_data[i], NULL);
+	free(t->pipe_data);
+	for (size_t i = 0; i < t->nr_procs; i++)
+		dump_ctx_free(t->procs[i]);
+	free(t->procs);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+}
+
+static void new_task(struct dump_ctx *d)
+{
+	const pid_t *tids = d->tids;
+	size_t n = d->nr_tids;
+
 	d->task = xzalloc(sizeof(*d->task));
 	task_entry__init(d->task);
 	d->task->has_pid = true;
@@ -98,8 +110,6 @@ static int collect(struct dump_ctx *d)
 	if (r == 0)
 		r = STAGE("fds", files_dump(d));
 	if (r == 0)
-		r = STAGE("files", files_write_images(d));
-	if (r == 0)
 		r = STAGE("pages", pages_dump(d));
 	if (r == 0)
 		r = STAGE("pending signals", signals_dump_pending(d));
@@ -126,19 +136,24 @@ static int release_threads(struct dump_ctx *d, size_t n)
 	return r;
 }
 
-static void kill_dumped(pid_t pid, const pid_t *tids, size_t n)
+static void kill_dumped(struct dump_tree *t)
 {
 	int status;
 
-	kill(pid, SIGKILL);
+	for (size_t p = 0; p < t->nr_procs; p++)
+		kill(t->procs[p]->pid, SIGKILL);
 	/*
-	 * As their tracer we see every thread die; the parent reaps the process. The leader's
-	 * death is reported only once the other threads are reaped: those go first.
+	 * As their tracer we see every thread die; parents reap the processes. A leader's death
+	 * is reported only once its other threads are reaped: those go first.
 	 */
-	for (size_t i = n; i-- > 0;)
-		while (waitpid(tids[i], &status, __WALL) == tids[i] && !WIFEXITED(status) &&
-		       !WIFSIGNALED(status))
-			;
+	for (size_t p = 0; p < t->nr_procs; p++)
+		for (size_t i = t->procs[p]->nr_tids; i-- > 0;) {
+			pid_t tid = t->procs[p]->tids[i];
+
+			while (waitpid(tid, &status, __WALL) == tid && !WIFEXITED(status) &&
+			       !WIFSIGNALED(status))
+				;
+		}
 }
 
 /* Block the thread's signals, so remote syscalls are not cut short, and make it a puppet. */
@@ -162,9 +177,7 @@ static int dump_frozen(struct dump_ctx *d)
 	size_t enlisted = 0;
 	int r, r2;
 
-	r = task_check_supported(d->pid);
-	if (r < 0)
-		return r;
+	new_task(d);
 	r = proc_parse_smaps(d->pid, &d->vmas, &d->nr_vmas);
 	if (r < 0)
 		return pr_err_errno(r, "task %d: can't parse its smaps", d->pid);
@@ -184,40 +197,49 @@ static int dump_frozen(struct dump_ctx *d)
 	return r < 0 ? r : r2;
 }
 
+/* The images the tree shares, once every process is dumped. */
+static int dump_tree_images(struct dump_tree *t)
+{
+	int r = files_check_tree(t);
+
+	if (r == 0)
+		r = STAGE("files", files_write_images(t));
+	if (r == 0)
+		r = pstree_dump(t);
+	if (r == 0)
+		r = STAGE("inventory", inventory_dump(t));
+	return r;
+}
+
 int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats)
 {
-	struct dump_ctx d = { .opts = opts, .pid = opts->pid, .dirfd = -1 };
-	_cleanup_free_ pid_t *tids = NULL;
+	struct dump_tree t = { .opts = opts, .dirfd = -1 };
 	unsigned long long t0;
-	size_t n = 0;
 	int r;
 
 	if (opts->pid <= 0 || opts->pid == getpid())
 		return pr_err_ret(-EINVAL, "task %d: can't be dumped", opts->pid);
 	if (kill(opts->pid, 0) < 0 && errno == ESRCH)
 		return pr_err_ret(-ESRCH, "task %d: no such process", opts->pid);
-	d.dirfd = open_images_dir(opts->images_dir);
-	if (d.dirfd < 0)
-		return d.dirfd;
-	unlinkat(d.dirfd, INVENTORY_IMG, 0);
+	t.dirfd = open_images_dir(opts->images_dir);
+	if (t.dirfd < 0)
+		return t.dirfd;
+	unlinkat(t.dirfd, INVENTORY_IMG, 0);
 	t0 = log_now_us();
-	r = STAGE("freeze", task_seize(d.pid, &tids, &n));
-	if (r < 0)
-		goto out;
-	new_task(&d, tids, n);
-	r = dump_frozen(&d);
+	r = STAGE("freeze", pstree_seize(&t, opts->pid));
+	for (size_t i = 0; r == 0 && i < t.nr_procs; i++)
+		r = dump_frozen(t.procs[i]);
 	if (r == 0)
-		r = STAGE("inventory", inventory_dump(&d));
+		r = dump_tree_images(&t);
 	if (r < 0 || opts->leave_running)
-		task_unseize(tids, n);
+		pstree_unseize(&t);
 	else
-		kill_dumped(d.pid, tids, n);
+		kill_dumped(&t);
 	stats->frozen_us = log_now_us() - t0;
-	stats->pages_written = d.pages_written;
+	stats->pages_written = t.pages_written;
 	if (r == 0)
-		pr_info("task %d: dumped %zu threads, %llu pages, frozen for %llu us", d.pid, n,
-			(unsigned long long)d.pages_written, stats->frozen_us);
-out:
-	dump_ctx_free(&d);
+		pr_info("task %d: dumped %zu processes, %llu pages, frozen for %llu us", opts->pid,
+			t.nr_procs, (unsigned long long)t.pages_written, stats->frozen_us);
+	dump_tree_free(&t);
 	return r;
 }

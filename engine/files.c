@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -50,7 +51,7 @@ bool files_anon_inode_is(const char *link, const char *name)
 
 static FileEntry *table_add(struct dump_ctx *d, const struct stat *st, pid_t pid, int fd)
 {
-	struct file_table *t = &d->ft;
+	struct file_table *t = &d->tree->ft;
 	FileEntry *f = xzalloc(sizeof(*f));
 
 	file_entry__init(f);
@@ -67,13 +68,13 @@ static FileEntry *table_add(struct dump_ctx *d, const struct stat *st, pid_t pid
 /* The entry for an open file description already seen: same inode and, by kcmp, same file. */
 static FileEntry *table_find(struct dump_ctx *d, const struct stat *st, pid_t pid, int fd)
 {
-	for (size_t i = 0; i < d->ft.n; i++) {
-		const struct file_key *k = &d->ft.keys[i];
+	for (size_t i = 0; i < d->tree->ft.n; i++) {
+		const struct file_key *k = &d->tree->ft.keys[i];
 
 		if (k->dev != st->st_dev || k->ino != st->st_ino || (k->fd < 0) != (fd < 0))
 			continue;
 		if (fd < 0 || syscall(SYS_kcmp, k->pid, pid, KCMP_FILE, k->fd, fd) == 0)
-			return d->ft.files[i];
+			return d->tree->ft.files[i];
 	}
 	return NULL;
 }
@@ -190,27 +191,30 @@ int files_dump(struct dump_ctx *d)
 		if (r < 0)
 			return r;
 	}
-	r = img_close(TAKE_PTR(img));
-	if (r < 0)
-		return r;
-	return pipes_check_both_ends(d);
+	return img_close(TAKE_PTR(img));
+}
+
+/* Checks that need every process's fds: both ends of each pipe in the tree. */
+int files_check_tree(struct dump_tree *t)
+{
+	return pipes_check_both_ends(t);
 }
 
 /* Written after every stage that may add files (mm, fds, cwd). */
-int files_write_images(struct dump_ctx *d)
+int files_write_images(struct dump_tree *t)
 {
 	_cleanup_img_ struct img *files = NULL, *data = NULL;
 	int r;
 
-	r = img_create(d->dirfd, "files.img", IMG_KIND__IMG_FILES, &files);
-	for (size_t i = 0; r == 0 && i < d->ft.n; i++)
-		r = img_write(files, &d->ft.files[i]->base);
+	r = img_create(t->dirfd, "files.img", IMG_KIND__IMG_FILES, &files);
+	for (size_t i = 0; r == 0 && i < t->ft.n; i++)
+		r = img_write(files, &t->ft.files[i]->base);
 	if (r == 0)
 		r = img_close(TAKE_PTR(files));
 	if (r == 0)
-		r = img_create(d->dirfd, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, &data);
-	for (size_t i = 0; r == 0 && i < d->nr_pipe_data; i++)
-		r = img_write(data, &d->pipe_data[i]->base);
+		r = img_create(t->dirfd, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, &data);
+	for (size_t i = 0; r == 0 && i < t->nr_pipe_data; i++)
+		r = img_write(data, &t->pipe_data[i]->base);
 	if (r == 0)
 		r = img_close(TAKE_PTR(data));
 	return r;
@@ -229,24 +233,24 @@ const FileEntry *files_find(struct rst_ctx *r, uint64_t id)
 	img_read_all((r)->dirfd, name, kind, &type##__descriptor, FILES_MAX,                       \
 		     (ProtobufCMessage ***)&(arr), &(n))
 
-static int read_files(struct rst_ctx *r)
+static int read_files(struct rst_tree *t)
 {
-	int rr = READ_ALL(r, "files.img", IMG_KIND__IMG_FILES, file_entry, r->files, r->nr_files);
+	int rr = READ_ALL(t, "files.img", IMG_KIND__IMG_FILES, file_entry, t->files, t->nr_files);
 
-	for (size_t i = 0; rr == 0 && i < r->nr_files; i++)
+	for (size_t i = 0; rr == 0 && i < t->nr_files; i++)
 		/* Ids are dense from 1 in file order: the id is the index. */
-		if (r->files[i]->id != i + 1 || !ops_of(r->files[i]->kind))
+		if (t->files[i]->id != i + 1 || !ops_of(t->files[i]->kind))
 			rr = pr_err_ret(-EINVAL, "image 'files.img': entry %zu is corrupt", i + 1);
 	return rr;
 }
 
-static int read_pipe_data(struct rst_ctx *r)
+static int read_pipe_data(struct rst_tree *t)
 {
-	int rr = READ_ALL(r, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, pipe_data_entry,
-			  r->pipe_data, r->nr_pipe_data);
+	int rr = READ_ALL(t, "pipes-data.img", IMG_KIND__IMG_PIPE_DATA, pipe_data_entry,
+			  t->pipe_data, t->nr_pipe_data);
 
-	for (size_t i = 0; rr == 0 && i < r->nr_pipe_data; i++)
-		if (r->pipe_data[i]->data.len > FILES_PIPE_MAX)
+	for (size_t i = 0; rr == 0 && i < t->nr_pipe_data; i++)
+		if (t->pipe_data[i]->data.len > FILES_PIPE_MAX)
 			rr = pr_err_ret(-EINVAL, "image 'pipes-data.img': entry %zu is corrupt",
 					i + 1);
 	return rr;
@@ -276,17 +280,34 @@ static int read_fds(struct rst_ctx *r)
 	return 0;
 }
 
-int files_prepare(struct rst_ctx *r)
+/* The tree's files, read and checked once; every process must exist as a context. */
+int files_prepare_tree(struct rst_tree *t)
 {
 	int rr;
 
-	rr = read_files(r);
+	rr = read_files(t);
 	if (rr == 0)
-		rr = read_pipe_data(r);
-	if (rr == 0)
-		rr = read_fds(r);
-	for (size_t i = 0; rr == 0 && i < r->nr_files; i++)
-		rr = ops_of(r->files[i]->kind)->prepare(r, r->files[i]);
+		rr = read_pipe_data(t);
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		t->procs[i]->files = t->files;
+		t->procs[i]->nr_files = t->nr_files;
+		t->procs[i]->pipe_data = t->pipe_data;
+		t->procs[i]->nr_pipe_data = t->nr_pipe_data;
+	}
+	for (size_t i = 0; rr == 0 && i < t->nr_files; i++)
+		rr = ops_of(t->files[i]->kind)->prepare(t->procs[0], t->files[i]);
+	if (rr < 0)
+		return rr;
+	t->copies = xcalloc(t->nr_files, sizeof(*t->copies));
+	for (size_t i = 0; i < t->nr_files; i++)
+		t->copies[i] = -1;
+	return 0;
+}
+
+int files_prepare(struct rst_ctx *r)
+{
+	int rr = read_fds(r);
+
 	if (rr < 0)
 		return rr;
 	r->file_fds = xcalloc(r->nr_files, sizeof(*r->file_fds));
@@ -331,6 +352,50 @@ int files_open_remote(struct rst_ctx *r, uint64_t id, int flags, int *ret_fd)
 	return ops_of(f->kind)->open(r, f, flags, ret_fd);
 }
 
+/* Scratch offset of the recvmsg buffers of files_install. */
+#define XFER_SCRATCH 16384
+
+int files_install(struct rst_ctx *r, int local, int *ret_fd)
+{
+	char byte = 0, cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &byte, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	uint64_t base = r->pup.scratch + XFER_SCRATCH;
+	/* Remote layout: msghdr at 0, its iovec at 64, the byte at 96, the control data at 128. */
+	struct iovec riov = { (void *)(base + 96), 1 };
+	struct msghdr rmh = { .msg_iov = (void *)(base + 64), .msg_iovlen = 1,
+			      .msg_control = (void *)(base + 128), .msg_controllen = sizeof(cbuf) };
+	long n;
+	int rr;
+
+	/* The fd travels as SCM_RIGHTS over the socket every puppet inherited from cryo. */
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &local, sizeof(int));
+	if (sendmsg(r->tree->xfer_local, &mh, 0) != 1)
+		return pr_err_errno(-errno, "task %d: can't pass fd %d", r->pup.pid, local);
+	rr = puppet_put(&r->pup, XFER_SCRATCH, &rmh, sizeof(rmh), NULL);
+	if (rr == 0)
+		rr = puppet_put(&r->pup, XFER_SCRATCH + 64, &riov, sizeof(riov), NULL);
+	if (rr < 0)
+		return rr;
+	n = puppet_sys(&r->pup, SYS_recvmsg, (uint64_t)r->tree->xfer_fd, base, MSG_CMSG_CLOEXEC);
+	if (n != 1)
+		return pr_err_errno(n < 0 ? (int)n : -EIO, "task %d: can't receive a passed fd",
+				    r->pup.pid);
+	rr = puppet_get(&r->pup, XFER_SCRATCH + 128, cbuf, sizeof(cbuf));
+	if (rr < 0)
+		return rr;
+	c = CMSG_FIRSTHDR(&mh);
+	if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return pr_err_ret(-EIO, "task %d: passed fd got lost", r->pup.pid);
+	memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
 /* Move remote fd @fd above every fd the task will have, out of the way of the final dup3s. */
 int files_park(struct rst_ctx *r, int fd, int *ret_fd)
 {
@@ -344,13 +409,28 @@ int files_park(struct rst_ctx *r, int fd, int *ret_fd)
 	return 0;
 }
 
+/*
+ * Have file @idx parked in the puppet: handed over from cryo's copy when another process
+ * opened it already (one open file description, shared), else opened by its kind. Files the
+ * kind parked along the way (the other end of a pipe) get copies too.
+ */
 static int open_parked(struct rst_ctx *r, size_t idx)
 {
+	int *copies = r->tree->copies;
 	int fd, rr;
 
-	rr = files_open_remote(r, idx + 1, (int)r->files[idx]->flags, &fd);
+	if (copies[idx] >= 0)
+		rr = files_install(r, copies[idx], &fd);
+	else
+		rr = files_open_remote(r, idx + 1, (int)r->files[idx]->flags, &fd);
 	if (rr == 0)
 		rr = files_park(r, fd, &r->file_fds[idx]);
+	for (size_t i = 0; rr == 0 && i < r->nr_files; i++) {
+		if (r->file_fds[i] < 0 || copies[i] >= 0)
+			continue;
+		copies[i] = files_take_remote_fd(r, r->file_fds[i]);
+		rr = copies[i] < 0 ? copies[i] : 0;
+	}
 	return rr;
 }
 
@@ -394,7 +474,8 @@ int files_restore(struct rst_ctx *r)
 
 	for (size_t i = 0; i < r->nr_fds; i++)
 		maxfd = MAX(maxfd, (int)r->fds[i]->fd);
-	r->park_base = maxfd + 1;
+	/* Parked fds go above the task's own and the fd-passing socket. */
+	r->park_base = MAX(maxfd, r->tree->xfer_fd) + 1;
 	rr = raise_nofile(r, r->park_base + (int)r->nr_files + 16);
 	if (rr < 0)
 		return rr;

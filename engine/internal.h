@@ -30,6 +30,8 @@ struct puppet {
 #define PUPPET_SCRATCH_LEN (64UL * 1024)
 /* Most threads a process may have in an image. */
 #define MAX_THREADS 32768
+/* Most processes a tree may have in an image. */
+#define MAX_PROCS 4096
 
 /* Find the syscall instruction in the task's vdso at @vdso_start and take its registers. */
 int puppet_init(struct puppet *p, pid_t pid, uint64_t vdso_start, uint64_t vdso_len);
@@ -54,8 +56,6 @@ int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
  */
 int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n);
 void task_unseize(const pid_t *tids, size_t n);
-/* Refuse a tree this engine can't take yet (children), naming the reason. */
-int task_check_supported(pid_t pid);
 /* The puppet of thread @i (task->threads[i]): the leader for 0. */
 #define THREAD_PUP(ctx, i) ((i) ? &(ctx)->others[(i) - 1] : &(ctx)->pup)
 
@@ -71,37 +71,70 @@ struct file_table {
 	} *keys;
 };
 
+/* A dump: what the processes of the tree share. */
+struct dump_tree {
+	const struct cr_dump_opts *opts;
+	int dirfd;
+	struct file_table ft; /* open file descriptions of every process */
+	PipeDataEntry **pipe_data;
+	size_t nr_pipe_data;
+	uint64_t pages_written;
+	struct dump_ctx **procs; /* parents before their children; procs[0] is the root */
+	size_t nr_procs;
+};
+
+/* One process being dumped. */
 struct dump_ctx {
+	struct dump_tree *tree;
+	struct dump_ctx *parent; /* NULL for the root */
 	const struct cr_dump_opts *opts;
 	pid_t pid;
 	int dirfd;
+	pid_t *tids; /* seized threads, the leader first */
+	size_t nr_tids;
 	struct puppet pup; /* the leader, which serves process-wide remote syscalls */
 	struct puppet *others; /* the other threads, in task->threads[1..] order */
 	TaskEntry *task;
 	MmEntry *mm;
 	struct proc_vma *vmas;
 	size_t nr_vmas;
-	struct file_table ft;
-	PipeDataEntry **pipe_data;
-	size_t nr_pipe_data;
-	uint64_t pages_written;
 };
 
-struct rst_ctx {
+/* A restore: what the processes of the tree share. */
+struct rst_tree {
 	const struct cr_restore_opts *opts;
 	int dirfd;
 	InventoryEntry *inv;
+	FileEntry **files;
+	size_t nr_files;
+	PipeDataEntry **pipe_data;
+	size_t nr_pipe_data;
+	int *copies; /* per file entry: cryo's copy of it, once some process has it open; or -1 */
+	int xfer_local; /* cryo's end of the socket that hands fds to puppets */
+	int xfer_fd; /* the fd number of the other end in every puppet */
+	uint64_t pages_restored;
+	struct rst_ctx **procs; /* parents before their children; procs[0] is the root */
+	size_t nr_procs;
+};
+
+/* One process being restored. */
+struct rst_ctx {
+	struct rst_tree *tree;
+	struct rst_ctx *parent; /* NULL for the root */
+	pid_t pid;
+	const struct cr_restore_opts *opts;
+	int dirfd;
 	TaskEntry *task;
 	MmEntry *mm;
 	VmaEntry **vmas;
 	size_t nr_vmas;
 	PagemapEntry **pagemap;
 	size_t nr_pagemap;
-	FileEntry **files;
+	FileEntry **files; /* the tree's, for the kinds' convenience */
 	size_t nr_files;
 	FdEntry **fds;
 	size_t nr_fds;
-	PipeDataEntry **pipe_data;
+	PipeDataEntry **pipe_data; /* the tree's */
 	size_t nr_pipe_data;
 	struct puppet pup; /* the leader, which serves process-wide remote syscalls */
 	struct puppet *others; /* the other threads, in task->threads[1..] order, once created */
@@ -109,7 +142,6 @@ struct rst_ctx {
 	int pidfd;
 	int *file_fds; /* per file entry: its remote fd while fds are set up, or -1 */
 	int park_base; /* remote fds above this one are cryo's temporaries */
-	uint64_t pages_restored;
 };
 
 /* Stage timing: logged at info level with its duration. */
@@ -131,8 +163,23 @@ struct rst_ctx {
  */
 #define INVENTORY_IMG "cryo-inventory.img"
 
-int inventory_dump(struct dump_ctx *d);
-int inventory_check(struct rst_ctx *r);
+int inventory_dump(struct dump_tree *t);
+int inventory_check(struct rst_tree *t);
+
+/* Seize the tree rooted at the root's pid, parents before children, into t->procs. */
+int pstree_seize(struct dump_tree *t, pid_t root);
+void pstree_unseize(struct dump_tree *t);
+int pstree_dump(struct dump_tree *t);
+/* Read pstree.img into t->procs (each with its task image), parents before children. */
+int pstree_read(struct rst_tree *t);
+/* Make child @c of the already created puppet @parent, by a remote clone3. */
+int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c);
+/* The root is made by cryo: its session, if it led one. */
+int pstree_root_session(struct rst_ctx *root);
+/* Sessions and process groups inside the tree, once every process exists. */
+int pstree_restore_groups(struct rst_tree *t);
+/* Hand cryo's fd @local to the puppet of @r: the new remote fd. */
+int files_install(struct rst_ctx *r, int local, int *ret_fd);
 
 int mm_dump(struct dump_ctx *d);
 int mm_prepare(struct rst_ctx *r);
@@ -172,7 +219,9 @@ int timers_dump(struct dump_ctx *d);
 int timers_restore(struct rst_ctx *r);
 
 int files_dump(struct dump_ctx *d);
-int files_write_images(struct dump_ctx *d);
+int files_write_images(struct dump_tree *t);
+int files_check_tree(struct dump_tree *t);
+int files_prepare_tree(struct rst_tree *t);
 int files_prepare(struct rst_ctx *r);
 int files_restore(struct rst_ctx *r);
 /* Add (or find) the file at @path (held open as @fd by @pid, or -1) to the table: its id. */

@@ -340,6 +340,8 @@ int mm_restore_vdso(struct rst_ctx *r)
 		rr = puppet_sys(&r->pup, SYS_munmap, tgt + len, ARCH_TASK_SIZE - tgt - len);
 	if (rr < 0)
 		return pr_err_errno((int)rr, "task %d: can't clear its address space", r->pup.pid);
+	/* The first scratch area went with the rest; mm_restore_vmas maps the real one. */
+	r->pup.scratch = 0;
 	return 0;
 }
 

@@ -195,7 +195,7 @@ static int copy_runs(struct dump_ctx *d, const struct runs *rs, int out)
 		if (n < 0)
 			break;
 		awrite_submit(w, (size_t)n);
-		d->pages_written += (size_t)n / PAGE_SIZE;
+		d->tree->pages_written += (size_t)n / PAGE_SIZE;
 	}
 	r = awrite_finish(w);
 	if (r < 0)
@@ -366,6 +366,6 @@ int pages_restore(struct rst_ctx *r)
 		}
 	}
 	munmap(map, st.st_size);
-	r->pages_restored = pages;
+	r->tree->pages_restored += pages;
 	return rr;
 }

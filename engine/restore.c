@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -14,29 +16,43 @@
 #include "common/util.h"
 #include "engine/internal.h"
 
-static void rst_ctx_free(struct rst_ctx *r)
-{
 #define FREE_ALL(arr, n)                                                                           \
 	do {                                                                                       \
 		for (size_t _i = 0; _i < (n); _i++)                                                \
 			img_free(&(arr)[_i]->base);                                                \
 		free(arr);                                                                         \
 	} while (0)
+
+static void rst_ctx_free(struct rst_ctx *r)
+{
 	FREE_ALL(r->vmas, r->nr_vmas);
 	FREE_ALL(r->pagemap, r->nr_pagemap);
-	FREE_ALL(r->files, r->nr_files);
 	FREE_ALL(r->fds, r->nr_fds);
-	FREE_ALL(r->pipe_data, r->nr_pipe_data);
-#undef FREE_ALL
-	img_free(r->inv ? &r->inv->base : NULL);
 	img_free(r->task ? &r->task->base : NULL);
 	img_free(r->mm ? &r->mm->base : NULL);
 	free(r->file_fds);
 	free(r->others);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
-	if (r->dirfd >= 0)
-		close(r->dirfd);
+	free(r);
+}
+
+static void rst_tree_free(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++)
+		rst_ctx_free(t->procs[i]);
+	free(t->procs);
+	FREE_ALL(t->files, t->nr_files);
+	FREE_ALL(t->pipe_data, t->nr_pipe_data);
+	for (size_t i = 0; t->copies && i < t->nr_files; i++)
+		if (t->copies[i] >= 0)
+			close(t->copies[i]);
+	free(t->copies);
+	img_free(t->inv ? &t->inv->base : NULL);
+	if (t->xfer_local >= 0)
+		close(t->xfer_local);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
 }
 
 /* The leader first, every tid distinct and plausible, registers present and bounded. */
@@ -57,28 +73,68 @@ static bool check_threads(const TaskEntry *t)
 	return true;
 }
 
-/* Read and check every image before any process exists. */
-static int read_images(struct rst_ctx *r)
+static int read_task(struct rst_ctx *r)
 {
 	ProtobufCMessage *m;
 	char name[64];
 	int rr;
 
-	rr = inventory_check(r);
-	if (rr < 0)
-		return rr;
-	rr = img_read_one(r->dirfd, IMG_NAME(name, "task", (int)r->inv->root_pid), IMG_KIND__IMG_TASK,
+	rr = img_read_one(r->dirfd, IMG_NAME(name, "task", r->pid), IMG_KIND__IMG_TASK,
 			  &task_entry__descriptor, &m);
 	if (rr < 0)
 		return rr;
 	r->task = (TaskEntry *)m;
-	if (r->task->pid != r->inv->root_pid || !check_threads(r->task) ||
+	if (r->task->pid != (uint32_t)r->pid || !check_threads(r->task) ||
 	    signals_check_image(r->task) < 0)
 		return pr_err_ret(-EINVAL, "image '%s': is corrupt", name);
-	rr = files_prepare(r);
+	return 0;
+}
+
+/* Read and check every image before any process exists. */
+static int read_images(struct rst_tree *t)
+{
+	int rr;
+
+	rr = inventory_check(t);
 	if (rr == 0)
-		rr = mm_prepare(r);
+		rr = pstree_read(t);
+	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++)
+		rr = read_task(t->procs[i]);
+	if (rr == 0)
+		rr = files_prepare_tree(t);
+	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
+		rr = files_prepare(t->procs[i]);
+		if (rr == 0)
+			rr = mm_prepare(t->procs[i]);
+	}
 	return rr;
+}
+
+/*
+ * The socket that hands fds to puppets: every puppet inherits its other end at xfer_fd, a
+ * number above all the fds the tree will have.
+ */
+static int make_xfer(struct rst_tree *t)
+{
+	int sv[2], maxfd = 2;
+	struct rlimit rl;
+
+	for (size_t i = 0; i < t->nr_procs; i++)
+		for (size_t j = 0; j < t->procs[i]->nr_fds; j++)
+			maxfd = MAX(maxfd, (int)t->procs[i]->fds[j]->fd);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)maxfd + 64 &&
+	    rl.rlim_max >= (rlim_t)maxfd + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return pr_err_errno(-errno, "can't create the fd-passing socket");
+	t->xfer_local = sv[0];
+	t->xfer_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, maxfd + 1);
+	close(sv[1]);
+	if (t->xfer_fd < 0)
+		return pr_err_errno(-errno, "can't place the fd-passing socket above fd %d", maxfd);
+	return 0;
 }
 
 /* The puppet's first moments, in a fresh child of cryo: block everything and stop. */
@@ -92,9 +148,9 @@ static __attribute__((noreturn)) void puppet_child(void)
 	_exit(127);
 }
 
-static int create_puppet(struct rst_ctx *r)
+static int create_root(struct rst_ctx *r)
 {
-	pid_t want = (pid_t)r->task->pid, pid;
+	pid_t want = r->pid, pid;
 	struct clone_args ca = {
 		.exit_signal = SIGCHLD,
 		.set_tid = (uint64_t)(uintptr_t)&want,
@@ -115,7 +171,7 @@ static int create_puppet(struct rst_ctx *r)
 	r->pup.pid = pid;
 	if (waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
 		return pr_err_ret(-ECHILD, "task %d: puppet did not stop (status 0x%x)", pid, status);
-	/* If cryo dies, the half-built task dies with it. */
+	/* If cryo dies, the half-built tree dies with it. */
 	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)PTRACE_O_EXITKILL) < 0)
 		return pr_err_errno(-errno, "task %d: can't set ptrace options", pid);
 	r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -124,12 +180,15 @@ static int create_puppet(struct rst_ctx *r)
 	return 0;
 }
 
-/* Drop what the puppet inherited from cryo: rseq registration and fds. */
-static int clean_puppet(struct rst_ctx *r)
+/*
+ * Drop what the root puppet inherited from cryo (rseq registration, fds but the fd-passing
+ * socket) and map a first scratch area: children are cloned from this clean state.
+ */
+static int clean_root(struct rst_ctx *r)
 {
 	struct proc_vma *vmas = NULL;
 	struct cr_rseq_config rc;
-	uint64_t vstart, vlen, vdso;
+	uint64_t vstart, vlen, vdso, keep = (uint64_t)r->tree->xfer_fd;
 	size_t n = 0;
 	long a;
 	int rr;
@@ -152,10 +211,27 @@ static int clean_puppet(struct rst_ctx *r)
 		if (a < 0)
 			return pr_err_errno((int)a, "task %d: can't unregister rseq", r->pup.pid);
 	}
-	a = puppet_sys(&r->pup, SYS_close_range, 0, ~0U, 0);
+	a = puppet_sys(&r->pup, SYS_close_range, 0, keep - 1, 0);
+	if (a == 0)
+		a = puppet_sys(&r->pup, SYS_close_range, keep + 1, ~0U, 0);
 	if (a < 0)
 		return pr_err_errno((int)a, "task %d: can't close inherited fds", r->pup.pid);
-	return 0;
+	return puppet_map_scratch(&r->pup, 0);
+}
+
+/* Every process of the tree, each made by its parent, sessions and groups as dumped. */
+static int create_tree(struct rst_tree *t)
+{
+	int rr;
+
+	rr = create_root(t->procs[0]);
+	if (rr == 0)
+		rr = clean_root(t->procs[0]);
+	if (rr == 0)
+		rr = pstree_root_session(t->procs[0]);
+	for (size_t i = 1; rr == 0 && i < t->nr_procs; i++)
+		rr = pstree_create_child(t->procs[i]->parent, t->procs[i]);
+	return rr ? rr : pstree_restore_groups(t);
 }
 
 /* Per-thread state, each thread doing its own remote syscalls. */
@@ -180,11 +256,14 @@ static int restore_creds(struct rst_ctx *r)
 	return rr == 0 ? task_restore_dumpable(r) : rr;
 }
 
-/* Final masks and registers of every thread, then let them all go. */
+/* Final masks and registers of every thread; they run only when the whole tree is done. */
 static int finish(struct rst_ctx *r)
 {
+	long a = puppet_sys(&r->pup, SYS_close, (uint64_t)r->tree->xfer_fd);
 	int rr;
 
+	if (a < 0)
+		return pr_err_errno((int)a, "task %d: can't close the fd-passing socket", r->pid);
 	rr = puppet_unmap_scratch(&r->pup);
 	for (size_t i = 0; rr == 0 && i < r->task->n_threads; i++) {
 		const ThreadEntry *th = r->task->threads[i];
@@ -195,10 +274,6 @@ static int finish(struct rst_ctx *r)
 			return pr_err_errno(-errno, "thread %d: can't set its signal mask", tid);
 		rr = arch_restore_thread_regs(tid, th);
 	}
-	/* No thread runs before every one has its registers: signals between them stay queued. */
-	for (size_t i = 0; rr == 0 && i < r->task->n_threads; i++)
-		if (ptrace(PTRACE_DETACH, THREAD_PUP(r, i)->pid, NULL, NULL) < 0)
-			return pr_err_errno(-errno, "thread %d: can't detach", THREAD_PUP(r, i)->pid);
 	return rr;
 }
 
@@ -206,9 +281,8 @@ static int rebuild(struct rst_ctx *r)
 {
 	int rr;
 
-	rr = STAGE("clean puppet", clean_puppet(r));
-	if (rr == 0)
-		rr = STAGE("vdso", mm_restore_vdso(r));
+	pr_info("task %d: rebuilding", r->pid);
+	rr = STAGE("vdso", mm_restore_vdso(r));
 	if (rr == 0)
 		rr = STAGE("mappings", mm_restore_vmas(r));
 	if (rr == 0)
@@ -236,30 +310,61 @@ static int rebuild(struct rst_ctx *r)
 	return rr;
 }
 
+/* Let every thread of every process go: no thread ran before all had their registers. */
+static int detach_all(struct rst_tree *t)
+{
+	for (size_t p = 0; p < t->nr_procs; p++) {
+		struct rst_ctx *r = t->procs[p];
+
+		for (size_t i = 0; i < r->task->n_threads; i++)
+			if (ptrace(PTRACE_DETACH, THREAD_PUP(r, i)->pid, NULL, NULL) < 0)
+				return pr_err_errno(-errno, "thread %d: can't detach",
+						    THREAD_PUP(r, i)->pid);
+	}
+	return 0;
+}
+
+/* Nothing half-restored stays behind: kill every puppet, reap every traced thread. */
+static void kill_tree(struct rst_tree *t)
+{
+	for (size_t p = 0; p < t->nr_procs; p++)
+		if (t->procs[p]->pup.pid > 0)
+			kill(t->procs[p]->pup.pid, SIGKILL);
+	for (size_t p = t->nr_procs; p-- > 0;) {
+		struct rst_ctx *r = t->procs[p];
+
+		for (size_t i = 0; i < r->nr_others; i++)
+			waitpid(r->others[i].pid, NULL, __WALL);
+		if (r->pup.pid > 0)
+			waitpid(r->pup.pid, NULL, __WALL);
+	}
+}
+
 int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_stats *stats)
 {
-	struct rst_ctx r = { .opts = opts, .pidfd = -1 };
+	struct rst_tree t = { .opts = opts, .xfer_local = -1, .xfer_fd = -1 };
 	int rr;
 
-	r.dirfd = open(opts->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (r.dirfd < 0)
+	t.dirfd = open(opts->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (t.dirfd < 0)
 		return pr_err_errno(-errno, "images dir '%s': can't open", opts->images_dir);
-	rr = STAGE("read images", read_images(&r));
+	rr = STAGE("read images", read_images(&t));
 	if (rr == 0)
-		rr = STAGE("create", create_puppet(&r));
+		rr = make_xfer(&t);
 	if (rr == 0)
-		rr = rebuild(&r);
-	if (rr < 0 && r.pup.pid > 0) {
-		/* Nothing half-restored stays behind: each thread is our tracee, reap them all. */
-		kill(r.pup.pid, SIGKILL);
-		for (size_t i = 0; i < r.nr_others; i++)
-			waitpid(r.others[i].pid, NULL, __WALL);
-		waitpid(r.pup.pid, NULL, __WALL);
-	}
+		rr = STAGE("create", create_tree(&t));
+	for (size_t i = 0; rr == 0 && i < t.nr_procs; i++)
+		rr = rebuild(t.procs[i]);
+	if (rr == 0)
+		rr = detach_all(&t);
+	if (t.xfer_fd >= 0)
+		close(t.xfer_fd);
+	if (rr < 0)
+		kill_tree(&t);
 	if (rr == 0) {
-		*ret_pid = r.pup.pid;
-		stats->pages_restored = r.pages_restored;
+		*ret_pid = t.procs[0]->pup.pid;
+		stats->pages_restored = t.pages_restored;
 	}
-	rst_ctx_free(&r);
+	rst_tree_free(&t);
 	return rr;
 }

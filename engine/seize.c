@@ -136,32 +136,3 @@ void task_unseize(const pid_t *tids, size_t n)
 		if (ptrace(PTRACE_DETACH, tids[i], NULL, NULL) < 0 && errno != ESRCH)
 			pr_warn("thread %d: can't detach: %s", tids[i], strerror(errno));
 }
-
-int task_check_supported(pid_t pid)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	char path[300];
-
-	/* Children of any thread are a tree: not supported yet. */
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return pr_err_errno(-errno, "task %d: can't list threads", pid);
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *children = NULL;
-		int r;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid, de->d_name);
-		r = read_file_at(AT_FDCWD, path, 1 << 20, &children, NULL);
-		if (r < 0)
-			return pr_err_errno(r, "task %d: can't list children", pid);
-		if (children[0])
-			return pr_err_ret(-EOPNOTSUPP,
-					  "task %d: has child process %d: process trees are not supported yet",
-					  pid, atoi(children));
-	}
-	return 0;
-}

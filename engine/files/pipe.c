@@ -48,8 +48,9 @@ int pipe_dump_data(struct dump_ctx *d, const FileEntry *f, int fd)
 	e->pipe_id = f->pipe->pipe_id;
 	e->data.len = (size_t)queued;
 	e->data.data = TAKE_PTR(buf);
-	d->pipe_data = xrealloc_array(d->pipe_data, d->nr_pipe_data + 1, sizeof(*d->pipe_data));
-	d->pipe_data[d->nr_pipe_data++] = e;
+	d->tree->pipe_data = xrealloc_array(d->tree->pipe_data, d->tree->nr_pipe_data + 1,
+					    sizeof(*d->tree->pipe_data));
+	d->tree->pipe_data[d->tree->nr_pipe_data++] = e;
 	return 0;
 }
 
@@ -84,15 +85,15 @@ static const FileEntry *other_end(FileEntry **files, size_t n, const FileEntry *
 	return NULL;
 }
 
-int pipes_check_both_ends(struct dump_ctx *d)
+int pipes_check_both_ends(struct dump_tree *t)
 {
-	for (size_t i = 0; i < d->ft.n; i++) {
-		const FileEntry *f = d->ft.files[i];
+	for (size_t i = 0; i < t->ft.n; i++) {
+		const FileEntry *f = t->ft.files[i];
 
-		if (f->kind == FILE_KIND__FILE_PIPE && !other_end(d->ft.files, d->ft.n, f))
+		if (f->kind == FILE_KIND__FILE_PIPE && !other_end(t->ft.files, t->ft.n, f))
 			return pr_err_ret(-EOPNOTSUPP,
-					  "task %d: pipe:[%lu]: its other end is outside the dumped process (not supported yet)",
-					  d->pid, (unsigned long)f->pipe->pipe_id);
+					  "task %d: pipe:[%lu]: its other end is outside the dumped tree (--inherit-fd comes later)",
+					  t->ft.keys[i].pid, (unsigned long)f->pipe->pipe_id);
 	}
 	return 0;
 }

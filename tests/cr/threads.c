@@ -110,8 +110,8 @@ static int pipe_fds[2];
 static int stop_sleeping;
 
 /* Keep the first failure of a thread for the main thread to report. */
-static __attribute__((format(printf, 2, 3))) void thread_fail(struct thread *t,
-							       const char *fmt, ...)
+static __attribute__((format(printf, 2, 3))) void thread_fail(struct thread *t, const char *fmt,
+							      ...)
 {
 	va_list ap;
 
@@ -210,8 +210,10 @@ static void spin_block(struct thread *t)
 		memcpy(got, r->xmm_out[x], 16);
 		memcpy(want, r->xmm_in[x], 16);
 		if (got[0] != want[0] || got[1] != want[1])
-			thread_fail(t, "xmm%d is %#" PRIx64 ":%#" PRIx64 ", expected %#" PRIx64
-				    ":%#" PRIx64, x, got[1], got[0], want[1], want[0]);
+			thread_fail(t,
+				    "xmm%d is %#" PRIx64 ":%#" PRIx64 ", expected %#" PRIx64
+				    ":%#" PRIx64,
+				    x, got[1], got[0], want[1], want[0]);
 	}
 	if (r->mxcsr_out != r->mxcsr_in)
 		thread_fail(t, "mxcsr is %#x, expected %#x", r->mxcsr_out, r->mxcsr_in);
@@ -236,8 +238,10 @@ static void cond_block(struct thread *t)
 		thread_fail(t, "pthread_cond_wait: %s", strerror(r));
 }
 
-/* A restored FUTEX_WAIT with a timeout comes back with EINTR, which glibc takes for a spurious
- * wakeup; the wait goes on with the deadline in the thread's memory. */
+/*
+ * A restored FUTEX_WAIT with a timeout comes back with EINTR, which glibc takes for a spurious
+ * wakeup; the wait goes on with the deadline in the thread's memory.
+ */
 static void timedcond_block(struct thread *t)
 {
 	struct timespec deadline;
@@ -651,8 +655,8 @@ int main(int argc, char **argv)
 		test_fail("%d threads, was %d", ntasks_now, ntasks_was);
 	for (int i = 0; i < ntasks_now; i++)
 		if (tasks_now[i] != tasks_was[i])
-			test_fail("thread tids changed: tid %d (%d-th lowest) was %d",
-				  tasks_now[i], i + 1, tasks_was[i]);
+			test_fail("thread tids changed: tid %d (%d-th lowest) was %d", tasks_now[i],
+				  i + 1, tasks_was[i]);
 	for (int i = 0; i < NTHREADS; i++) {
 		struct thread *t = &threads[i];
 
