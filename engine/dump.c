@@ -45,6 +45,7 @@ static void dump_tree_free(struct dump_tree *t)
 	for (size_t i = 0; i < t->nr_pipe_data; i++)
 		pipe_data_entry__free_unpacked(t->pipe_data[i], NULL);
 	free(t->pipe_data);
+	free(t->shmem);
 	for (size_t i = 0; i < t->nr_procs; i++)
 		dump_ctx_free(t->procs[i]);
 	free(t->procs);

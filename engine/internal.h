@@ -79,6 +79,11 @@ struct dump_tree {
 	PipeDataEntry **pipe_data;
 	size_t nr_pipe_data;
 	uint64_t pages_written;
+	/* Ranges of shared anonymous memory objects whose contents are in the images already. */
+	struct dump_shmem {
+		uint64_t shmid, pgoff, len;
+	} *shmem;
+	size_t nr_shmem;
 	struct dump_ctx **procs; /* parents before their children; procs[0] is the root */
 	size_t nr_procs;
 };
@@ -112,6 +117,12 @@ struct rst_tree {
 	int *copies; /* per file entry: cryo's copy of it, once some process has it open; or -1 */
 	int xfer_local; /* cryo's end of the socket that hands fds to puppets */
 	int xfer_fd; /* the fd number of the other end in every puppet */
+	/* Shared anonymous memory objects made so far: cryo's fd of each. */
+	struct rst_shmem {
+		uint64_t shmid;
+		int fd;
+	} *shmem;
+	size_t nr_shmem;
 	uint64_t pages_restored;
 	struct rst_ctx **procs; /* parents before their children; procs[0] is the root */
 	size_t nr_procs;
@@ -191,6 +202,9 @@ uint32_t mm_fill_prot(const VmaEntry *v);
 /* The vdso unit [vvar]...[vdso] of @vmas: start and length; -ENOENT if absent. */
 int mm_vdso_unit(const struct proc_vma *vmas, size_t n, uint64_t *ret_start, uint64_t *ret_len,
 		 uint64_t *ret_vdso);
+
+/* The fd, in the puppet, of shared anonymous memory object v->shmid, made on first use. */
+int shmem_remote_fd(struct rst_ctx *r, const VmaEntry *v, int *ret_fd);
 
 int pages_dump(struct dump_ctx *d);
 int pages_restore(struct rst_ctx *r);

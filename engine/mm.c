@@ -86,9 +86,9 @@ static int dump_vma_kind(struct dump_ctx *d, const struct proc_vma *v, VmaEntry 
 		return pr_err_ret(-EOPNOTSUPP, "task %d: mapping %lx-%lx '%s': device memory can't be dumped",
 				  d->pid, (unsigned long)v->start, (unsigned long)v->end,
 				  v->path ? v->path : "");
-	if (!v->ino) {
+	if (!v->ino && !v->shared) {
 		/* [heap], [stack], [anon:name] and nameless mappings are anonymous memory. */
-		e->kind = v->shared ? VMA_KIND__VMA_ANON_SHARED : VMA_KIND__VMA_ANON_PRIVATE;
+		e->kind = VMA_KIND__VMA_ANON_PRIVATE;
 		return 0;
 	}
 	if (v->shared && v->path && !strcmp(v->path, "/dev/zero (deleted)")) {
@@ -221,7 +221,8 @@ static int check_vma(const struct rst_ctx *r, const VmaEntry *v, uint64_t prev_e
 	    v->end > ARCH_TASK_SIZE || v->start < prev_end)
 		return pr_err_ret(-EINVAL, "image 'vmas-%d.img': mapping %lx-%lx is corrupt",
 				  r->task->pid, (unsigned long)v->start, (unsigned long)v->end);
-	if (v->kind < VMA_KIND__VMA_ANON_PRIVATE || v->kind > VMA_KIND__VMA_VDSO)
+	if (v->kind < VMA_KIND__VMA_ANON_PRIVATE || v->kind > VMA_KIND__VMA_VDSO ||
+	    (v->kind == VMA_KIND__VMA_ANON_SHARED && !v->has_shmid))
 		return pr_err_ret(-EINVAL, "image 'vmas-%d.img': mapping %lx-%lx has unknown kind %d",
 				  r->task->pid, (unsigned long)v->start, (unsigned long)v->end, v->kind);
 	if ((v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) &&
@@ -385,7 +386,10 @@ static int map_one(struct rst_ctx *r, const VmaEntry *v, uint64_t *cached_id, in
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__VMA_ANON_SHARED:
-		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		flags |= MAP_SHARED;
+		rr = shmem_remote_fd(r, v, &fd);
+		if (rr < 0)
+			return rr;
 		break;
 	default:
 		flags |= v->kind == VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
@@ -407,6 +411,8 @@ static int map_one(struct rst_ctx *r, const VmaEntry *v, uint64_t *cached_id, in
 	}
 	a = puppet_sys(&r->pup, SYS_mmap, v->start, v->end - v->start, mm_fill_prot(v), flags,
 		       (uint64_t)(long)fd, v->pgoff);
+	if (v->kind == VMA_KIND__VMA_ANON_SHARED)
+		puppet_sys(&r->pup, SYS_close, (uint64_t)fd);
 	if (a < 0 && a > -4096)
 		return pr_err_errno((int)a, "task %d: can't map %lx-%lx", r->pup.pid,
 				    (unsigned long)v->start, (unsigned long)v->end);

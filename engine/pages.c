@@ -52,7 +52,6 @@ static bool scan_filter(const struct proc_vma *v, struct pm_scan_arg *a)
 	a->category_mask = PAGE_IS_PFNZERO;
 	switch (v->kind) {
 	case VMA_KIND__VMA_ANON_PRIVATE:
-	case VMA_KIND__VMA_ANON_SHARED:
 		return true;
 	case VMA_KIND__VMA_FILE_PRIVATE:
 		/* Clean file pages come back from the file; only copied-on-write ones are saved. */
@@ -100,6 +99,55 @@ static int scan_vma(int pm_fd, const struct proc_vma *v, struct runs *rs, struct
 	return 0;
 }
 
+/* Was this range of shared memory object @shmid dumped by a process before? Else note it. */
+static bool shmem_seen(struct dump_tree *t, uint64_t shmid, uint64_t pgoff, uint64_t len)
+{
+	for (size_t i = 0; i < t->nr_shmem; i++)
+		if (t->shmem[i].shmid == shmid && t->shmem[i].pgoff == pgoff && t->shmem[i].len == len)
+			return true;
+	t->shmem = xrealloc_array(t->shmem, t->nr_shmem + 1, sizeof(*t->shmem));
+	t->shmem[t->nr_shmem++] = (struct dump_shmem){ shmid, pgoff, len };
+	return false;
+}
+
+/*
+ * Shared anonymous memory is a shmem file: its data is what the file holds (SEEK_DATA, Linux
+ * 3.1 for tmpfs), whichever process touched it, dumped once for all the processes sharing it.
+ */
+static int scan_shmem(struct dump_ctx *d, const struct proc_vma *v, struct runs *rs)
+{
+	_cleanup_close_ int fd = -1;
+	uint64_t pos = v->pgoff, end = v->pgoff + (v->end - v->start);
+	char path[96];
+
+	if (shmem_seen(d->tree, v->ino, v->pgoff, v->end - v->start))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", d->pid, (unsigned long)v->start,
+		 (unsigned long)v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rs->floor = rs->n;
+	while (pos < end) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0)
+			return -errno;
+		if ((uint64_t)data >= end)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		hole = (off_t)MIN((uint64_t)hole, end);
+		runs_add(rs, v->start + ((uint64_t)data - v->pgoff), v->start + ((uint64_t)hole - v->pgoff),
+			 v->prot & PROT_READ);
+		pos = (uint64_t)hole;
+	}
+	return 0;
+}
+
 static int scan_all(struct dump_ctx *d, struct runs *rs)
 {
 	_cleanup_free_ struct page_region *vec = xcalloc(SCAN_VEC, sizeof(*vec));
@@ -111,7 +159,8 @@ static int scan_all(struct dump_ctx *d, struct runs *rs)
 	if (pm_fd < 0)
 		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, path);
 	for (size_t i = 0; i < d->nr_vmas; i++) {
-		int r = scan_vma(pm_fd, &d->vmas[i], rs, vec);
+		int r = d->vmas[i].kind == VMA_KIND__VMA_ANON_SHARED ? scan_shmem(d, &d->vmas[i], rs) :
+									scan_vma(pm_fd, &d->vmas[i], rs, vec);
 
 		if (r < 0)
 			return pr_err_errno(r, "task %d: can't scan pages of %lx-%lx", d->pid,

@@ -48,6 +48,9 @@ static void rst_tree_free(struct rst_tree *t)
 		if (t->copies[i] >= 0)
 			close(t->copies[i]);
 	free(t->copies);
+	for (size_t i = 0; i < t->nr_shmem; i++)
+		close(t->shmem[i].fd);
+	free(t->shmem);
 	img_free(t->inv ? &t->inv->base : NULL);
 	if (t->xfer_local >= 0)
 		close(t->xfer_local);
