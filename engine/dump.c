@@ -229,7 +229,7 @@ int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats)
 	t0 = log_now_us();
 	r = STAGE("freeze", pstree_seize(&t, opts->pid));
 	for (size_t i = 0; r == 0 && i < t.nr_procs; i++)
-		r = dump_frozen(t.procs[i]);
+		r = t.procs[i]->zombie ? pstree_dump_zombie(t.procs[i]) : dump_frozen(t.procs[i]);
 	if (r == 0)
 		r = dump_tree_images(&t);
 	if (r < 0 || opts->leave_running)

@@ -95,8 +95,10 @@ struct dump_ctx {
 	const struct cr_dump_opts *opts;
 	pid_t pid;
 	int dirfd;
-	pid_t *tids; /* seized threads, the leader first */
+	pid_t *tids; /* seized threads, the leader first; none for a zombie */
 	size_t nr_tids;
+	bool zombie;
+	int exit_code; /* a zombie's wait status */
 	struct puppet pup; /* the leader, which serves process-wide remote syscalls */
 	struct puppet *others; /* the other threads, in task->threads[1..] order */
 	TaskEntry *task;
@@ -181,6 +183,8 @@ int inventory_check(struct rst_tree *t);
 int pstree_seize(struct dump_tree *t, pid_t root);
 void pstree_unseize(struct dump_tree *t);
 int pstree_dump(struct dump_tree *t);
+/* A zombie's task image: ids and wait status, nothing else. */
+int pstree_dump_zombie(struct dump_ctx *d);
 /* Read pstree.img into t->procs (each with its task image), parents before children. */
 int pstree_read(struct rst_tree *t);
 /* Make child @c of the already created puppet @parent, by a remote clone3. */
@@ -189,6 +193,10 @@ int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c);
 int pstree_root_session(struct rst_ctx *root);
 /* Sessions and process groups inside the tree, once every process exists. */
 int pstree_restore_groups(struct rst_tree *t);
+/* Make the zombies of the tree exit as they had, once groups are set. */
+int pstree_restore_zombies(struct rst_tree *t);
+/* Drop the SIGCHLD that making @r's zombie children queued for it. */
+int pstree_drain_sigchld(struct rst_ctx *r);
 /* Hand cryo's fd @local to the puppet of @r: the new remote fd. */
 int files_install(struct rst_ctx *r, int local, int *ret_fd);
 

@@ -127,7 +127,7 @@ int proc_parse_smaps(pid_t pid, struct proc_vma **ret, size_t *ret_n)
 int proc_parse_stat_buf(char *buf, struct proc_stat *ret)
 {
 	struct proc_stat out, *st = &out;
-	unsigned long long f[52] = { 0 };
+	unsigned long long f[53] = { 0 };
 	char *p = strrchr(buf, ')'), *save = NULL, *tok;
 	int i = 3;
 
@@ -139,7 +139,7 @@ int proc_parse_stat_buf(char *buf, struct proc_stat *ret)
 	if (!tok)
 		return -EINVAL;
 	st->state = tok[0];
-	for (i = 4, tok = strtok_r(NULL, " \n", &save); tok && i <= 51;
+	for (i = 4, tok = strtok_r(NULL, " \n", &save); tok && i <= 52;
 	     i++, tok = strtok_r(NULL, " \n", &save)) {
 		char *end;
 
@@ -167,6 +167,7 @@ int proc_parse_stat_buf(char *buf, struct proc_stat *ret)
 	st->arg_end = f[49];
 	st->env_start = f[50];
 	st->env_end = f[51];
+	st->exit_code = (int)f[52];
 	*ret = out;
 	return 0;
 }

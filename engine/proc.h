@@ -52,6 +52,7 @@ struct proc_stat {
 	int exit_signal; /* 38 */
 	uint64_t start_data, end_data, start_brk; /* 45, 46, 47 */
 	uint64_t arg_start, arg_end, env_start, env_end; /* 48-51 */
+	int exit_code; /* 52: wait status of a zombie */
 };
 
 int proc_parse_stat_buf(char *buf, struct proc_stat *ret);

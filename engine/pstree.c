@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/wait.h>
 
 #include "common/log.h"
@@ -38,10 +41,15 @@ static int seize_child(struct dump_tree *t, struct dump_ctx *parent, pid_t pid)
 		return pr_err_ret(-E2BIG, "task %d: the tree has more than %d processes", parent->pid,
 				  MAX_PROCS);
 	r = proc_parse_stat(pid, &st);
-	if (r == 0 && st.state == 'Z')
-		return pr_err_ret(-EOPNOTSUPP, "task %d: child %d is a zombie: not supported yet",
-				  parent->pid, pid);
+	if (r < 0)
+		return pr_err_errno(r, "task %d: can't read the stat of child %d", parent->pid, pid);
 	c = dump_proc_new(t, parent, pid);
+	/* A zombie can't be seized: all there is to it is its ids and its wait status. */
+	if (st.state == 'Z') {
+		c->zombie = true;
+		c->exit_code = st.exit_code;
+		return 0;
+	}
 	return task_seize(pid, &c->tids, &c->nr_tids);
 }
 
@@ -88,6 +96,40 @@ void pstree_unseize(struct dump_tree *t)
 		task_unseize(t->procs[i]->tids, t->procs[i]->nr_tids);
 }
 
+int pstree_dump_zombie(struct dump_ctx *d)
+{
+	TaskEntry task = TASK_ENTRY__INIT;
+	ThreadEntry th = THREAD_ENTRY__INIT, *thp = &th;
+	_cleanup_free_ char *comm = NULL;
+	struct proc_stat st;
+	char name[64];
+	int r;
+
+	/* Its name is all that is left of its one thread. */
+	snprintf(name, sizeof(name), "/proc/%d/comm", d->pid);
+	if (read_file_at(AT_FDCWD, name, 64, &comm, NULL) == 0) {
+		comm[strcspn(comm, "\n")] = '\0';
+		th.has_tid = true;
+		th.tid = (uint32_t)d->pid;
+		th.comm = comm;
+		task.n_threads = 1;
+		task.threads = &thp;
+	}
+	r = proc_parse_stat(d->pid, &st);
+	if (r < 0)
+		return pr_err_errno(r, "task %d: can't read its stat", d->pid);
+	task.has_pid = task.has_ppid = task.has_pgid = task.has_sid = task.has_exit_signal = true;
+	task.has_zombie = task.has_exit_code = true;
+	task.pid = (uint32_t)d->pid;
+	task.ppid = (uint32_t)st.ppid;
+	task.pgid = (uint32_t)st.pgid;
+	task.sid = (uint32_t)st.sid;
+	task.exit_signal = st.exit_signal;
+	task.zombie = true;
+	task.exit_code = (uint32_t)d->exit_code;
+	return img_write_one(d->dirfd, IMG_NAME(name, "task", d->pid), IMG_KIND__IMG_TASK, &task.base);
+}
+
 int pstree_dump(struct dump_tree *t)
 {
 	_cleanup_img_ struct img *img = NULL;
@@ -106,6 +148,12 @@ int pstree_dump(struct dump_tree *t)
 }
 
 /* ---- restore ---- */
+
+/* The signal a process sends its parent when it dies; 0 is none. */
+static int exit_sig(const TaskEntry *t)
+{
+	return t->exit_signal >= 0 && t->exit_signal <= 64 ? t->exit_signal : SIGCHLD;
+}
 
 static struct rst_ctx *find_proc(struct rst_tree *t, size_t before, uint32_t pid)
 {
@@ -176,8 +224,7 @@ int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c)
 	long got;
 
 	/* CLONE_PTRACE: cryo traces the child from birth, stopped before its first instruction. */
-	ca.exit_signal = c->task->exit_signal > 0 && c->task->exit_signal < 65 ?
-				 (uint64_t)c->task->exit_signal : SIGCHLD;
+	ca.exit_signal = exit_sig(c->task);
 	rr = puppet_put(&parent->pup, 256, &want, sizeof(want), &tid_addr);
 	ca.set_tid = tid_addr;
 	if (rr == 0)
@@ -199,6 +246,72 @@ int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c)
 			return pr_err_errno(-errno, "task %d: can't open a pidfd", want);
 	}
 	return rr == 0 ? restore_session(c) : rr;
+}
+
+/* A zombie comes back as a child that exits the way it had: by exit_group or by a signal. */
+static int make_zombie(struct rst_ctx *z)
+{
+	int status = (int)z->task->exit_code, sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	arch_regs_t regs = z->pup.base;
+	int ws;
+
+	if (z->task->n_threads == 1 && z->task->threads[0]->comm) {
+		char comm[16] = { 0 };
+
+		strncpy(comm, z->task->threads[0]->comm, sizeof(comm) - 1);
+		if (puppet_put(&z->pup, 0, comm, sizeof(comm), NULL) == 0)
+			puppet_sys(&z->pup, SYS_prctl, PR_SET_NAME, z->pup.scratch, 0, 0, 0);
+	}
+	if (sig) {
+		uint64_t none = 0;
+
+		if (ptrace(PTRACE_SETSIGMASK, z->pid, sizeof(none), &none) < 0 ||
+		    ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)sig) < 0)
+			return pr_err_errno(-errno, "task %d: can't make it a zombie", z->pid);
+	} else {
+		uint64_t args[6] = { (uint64_t)WEXITSTATUS(status) };
+		long ret;
+
+		/* exit_group never returns: the remote syscall ends with the task gone. */
+		arch_remote_syscall(z->pid, &regs, z->pup.sys_ip, SYS_exit_group, args, &ret);
+	}
+	/* As its tracer, wait for its death: then its parent sees the zombie. */
+	while (waitpid(z->pid, &ws, __WALL) == z->pid && !WIFEXITED(ws) && !WIFSIGNALED(ws))
+		ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)(WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0));
+	return kill(z->pid, 0) == 0 ? 0 : pr_err_ret(-ESRCH, "task %d: zombie got reaped", z->pid);
+}
+
+int pstree_restore_zombies(struct rst_tree *t)
+{
+	int rr = 0;
+
+	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++)
+		if (t->procs[i]->task->zombie)
+			rr = make_zombie(t->procs[i]);
+	return rr;
+}
+
+int pstree_drain_sigchld(struct rst_ctx *r)
+{
+	struct timespec zero = { 0, 0 };
+	uint64_t set = 0, set_addr, ts_addr;
+	int rr;
+
+	for (size_t i = 0; i < r->tree->nr_procs; i++) {
+		const struct rst_ctx *c = r->tree->procs[i];
+
+		if (c->parent == r && c->task->zombie && exit_sig(c->task))
+			set |= 1ULL << (exit_sig(c->task) - 1);
+	}
+	if (!set)
+		return 0;
+	rr = puppet_put(&r->pup, 0, &set, sizeof(set), &set_addr);
+	if (rr == 0)
+		rr = puppet_put(&r->pup, 64, &zero, sizeof(zero), &ts_addr);
+	/* rt_sigtimedwait with a zero timeout takes queued signals until none is left. */
+	while (rr == 0 && puppet_sys(&r->pup, SYS_rt_sigtimedwait, set_addr, 0, ts_addr, 8) > 0)
+		;
+	return rr;
 }
 
 /* Join process group @pgid when it belongs to the tree; groups from outside stay cryo's. */

@@ -87,6 +87,8 @@ static int read_task(struct rst_ctx *r)
 	if (rr < 0)
 		return rr;
 	r->task = (TaskEntry *)m;
+	if (r->task->zombie && r->parent && r->task->n_threads <= 1 && r->task->pid == (uint32_t)r->pid)
+		return 0;
 	if (r->task->pid != (uint32_t)r->pid || !check_threads(r->task) ||
 	    signals_check_image(r->task) < 0)
 		return pr_err_ret(-EINVAL, "image '%s': is corrupt", name);
@@ -106,6 +108,8 @@ static int read_images(struct rst_tree *t)
 	if (rr == 0)
 		rr = files_prepare_tree(t);
 	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
+		if (t->procs[i]->task->zombie)
+			continue;
 		rr = files_prepare(t->procs[i]);
 		if (rr == 0)
 			rr = mm_prepare(t->procs[i]);
@@ -234,7 +238,9 @@ static int create_tree(struct rst_tree *t)
 		rr = pstree_root_session(t->procs[0]);
 	for (size_t i = 1; rr == 0 && i < t->nr_procs; i++)
 		rr = pstree_create_child(t->procs[i]->parent, t->procs[i]);
-	return rr ? rr : pstree_restore_groups(t);
+	if (rr == 0)
+		rr = pstree_restore_groups(t);
+	return rr ? rr : pstree_restore_zombies(t);
 }
 
 /* Per-thread state, each thread doing its own remote syscalls. */
@@ -305,6 +311,8 @@ static int rebuild(struct rst_ctx *r)
 	if (rr == 0)
 		rr = STAGE("threads", restore_threads(r));
 	if (rr == 0)
+		rr = pstree_drain_sigchld(r);
+	if (rr == 0)
 		rr = STAGE("pending signals", signals_restore_pending(r));
 	if (rr == 0)
 		rr = STAGE("creds", restore_creds(r));
@@ -319,7 +327,7 @@ static int detach_all(struct rst_tree *t)
 	for (size_t p = 0; p < t->nr_procs; p++) {
 		struct rst_ctx *r = t->procs[p];
 
-		for (size_t i = 0; i < r->task->n_threads; i++)
+		for (size_t i = 0; !r->task->zombie && i < r->task->n_threads; i++)
 			if (ptrace(PTRACE_DETACH, THREAD_PUP(r, i)->pid, NULL, NULL) < 0)
 				return pr_err_errno(-errno, "thread %d: can't detach",
 						    THREAD_PUP(r, i)->pid);
@@ -357,7 +365,7 @@ int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_sta
 	if (rr == 0)
 		rr = STAGE("create", create_tree(&t));
 	for (size_t i = 0; rr == 0 && i < t.nr_procs; i++)
-		rr = rebuild(t.procs[i]);
+		rr = t.procs[i]->task->zombie ? 0 : rebuild(t.procs[i]);
 	if (rr == 0)
 		rr = detach_all(&t);
 	if (t.xfer_fd >= 0)
