@@ -31,6 +31,7 @@ static void dump_ctx_free(struct dump_ctx *d)
 	if (d->mm)
 		mm_entry__free_unpacked(d->mm, NULL);
 	proc_vmas_free(d->vmas, d->nr_vmas);
+	free(d->ventries);
 	free(d->others);
 	free(d->tids);
 	free(d);

@@ -105,6 +105,7 @@ struct dump_ctx {
 	MmEntry *mm;
 	struct proc_vma *vmas;
 	size_t nr_vmas;
+	VmaEntry *ventries; /* the vma entries written for vmas[], same index */
 };
 
 /* A restore: what the processes of the tree share. */
@@ -141,6 +142,7 @@ struct rst_ctx {
 	MmEntry *mm;
 	VmaEntry **vmas;
 	size_t nr_vmas;
+	bool *inherited; /* per mapping: kept from the fork, copy-on-write pages shared */
 	PagemapEntry **pagemap;
 	size_t nr_pagemap;
 	FileEntry **files; /* the tree's, for the kinds' convenience */
@@ -207,6 +209,13 @@ int mm_restore_vmas(struct rst_ctx *r);
 int mm_restore_finish(struct rst_ctx *r);
 /* Protection a mapping is created with, before its contents are written. */
 uint32_t mm_fill_prot(const VmaEntry *v);
+/*
+ * A child's mapping is inherited from its parent when both images have it alike: restore
+ * keeps it from the fork (copy-on-write pages shared) and dump skips the pages still shared.
+ */
+bool mm_vma_same(const VmaEntry *a, const VmaEntry *b);
+/* The parent's mapping that @v inherits, or NULL; *cursor walks @parent forward. */
+const VmaEntry *mm_inherited(VmaEntry *const *parent, size_t n, const VmaEntry *v, size_t *cursor);
 /* The vdso unit [vvar]...[vdso] of @vmas: start and length; -ENOENT if absent. */
 int mm_vdso_unit(const struct proc_vma *vmas, size_t n, uint64_t *ret_start, uint64_t *ret_len,
 		 uint64_t *ret_vdso);

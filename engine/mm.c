@@ -120,6 +120,7 @@ static int dump_vmas(struct dump_ctx *d)
 	r = img_create(d->dirfd, IMG_NAME(name, "vmas", d->pid), IMG_KIND__IMG_VMAS, &img);
 	if (r < 0)
 		return r;
+	d->ventries = xcalloc(d->nr_vmas, sizeof(*d->ventries));
 	for (size_t i = 0; i < d->nr_vmas; i++) {
 		struct proc_vma *v = &d->vmas[i];
 		VmaEntry e = VMA_ENTRY__INIT;
@@ -142,6 +143,7 @@ static int dump_vmas(struct dump_ctx *d)
 		e.name = v->path && v->path[0] == '[' ? v->path : NULL;
 		e.has_account = true;
 		e.account = !!(v->vmflags & VMF_ACCOUNT);
+		d->ventries[i] = e;
 		r = img_write(img, &e.base);
 		if (r < 0)
 			return r;
@@ -258,7 +260,41 @@ int mm_prepare(struct rst_ctx *r)
 		rr = check_vma(r, r->vmas[i], prev_end);
 		prev_end = r->vmas[i]->end;
 	}
+	if (rr == 0 && r->parent) {
+		size_t cursor = 0;
+
+		/* Private mappings alike in parent and child come from the fork, pages shared. */
+		r->inherited = xcalloc(r->nr_vmas, sizeof(*r->inherited));
+		for (size_t i = 0; i < r->nr_vmas; i++)
+			r->inherited[i] = (r->vmas[i]->kind == VMA_KIND__VMA_ANON_PRIVATE ||
+					   r->vmas[i]->kind == VMA_KIND__VMA_FILE_PRIVATE) &&
+					  mm_inherited(r->parent->vmas, r->parent->nr_vmas, r->vmas[i],
+						       &cursor);
+	}
 	return rr;
+}
+
+/* A child keeps what it inherited: unmap the parent's mappings it does not share. */
+static int unmap_not_inherited(struct rst_ctx *r)
+{
+	const struct rst_ctx *p = r->parent;
+	size_t c = 0;
+
+	for (size_t i = 0; i < p->nr_vmas; i++) {
+		const VmaEntry *pv = p->vmas[i];
+		long a;
+
+		while (c < r->nr_vmas && r->vmas[c]->end <= pv->start)
+			c++;
+		if (is_vdso_kind(pv->kind) ||
+		    (c < r->nr_vmas && r->inherited[c] && mm_vma_same(pv, r->vmas[c])))
+			continue;
+		a = puppet_sys(&r->pup, SYS_munmap, pv->start, pv->end - pv->start);
+		if (a < 0)
+			return pr_err_errno((int)a, "task %d: can't unmap %lx-%lx", r->pid,
+					    (unsigned long)pv->start, (unsigned long)pv->end);
+	}
+	return 0;
 }
 
 /* The vdso unit the image has: start and length. */
@@ -336,6 +372,8 @@ int mm_restore_vdso(struct rst_ctx *r)
 		if (e < 0)
 			return e;
 	}
+	if (r->parent)
+		return unmap_not_inherited(r);
 	rr = puppet_sys(&r->pup, SYS_munmap, 0, tgt);
 	if (rr == 0)
 		rr = puppet_sys(&r->pup, SYS_munmap, tgt + len, ARCH_TASK_SIZE - tgt - len);
@@ -358,6 +396,25 @@ static uint64_t find_scratch_hole(const struct rst_ctx *r)
 			cand = r->vmas[i]->end;
 	}
 	return cand;
+}
+
+bool mm_vma_same(const VmaEntry *a, const VmaEntry *b)
+{
+	return a->start == b->start && a->end == b->end && a->kind == b->kind &&
+	       a->prot == b->prot && a->flags == b->flags && a->pgoff == b->pgoff &&
+	       a->file_id == b->file_id && a->shmid == b->shmid && a->madv == b->madv &&
+	       a->account == b->account && a->kind != VMA_KIND__VMA_UNKNOWN &&
+	       a->kind != VMA_KIND__VMA_VSYSCALL;
+}
+
+const VmaEntry *mm_inherited(VmaEntry *const *parent, size_t n, const VmaEntry *v, size_t *cursor)
+{
+	/* Both lists are sorted: one forward cursor walks the parent's. */
+	while (*cursor < n && parent[*cursor]->end <= v->start)
+		(*cursor)++;
+	if (*cursor < n && mm_vma_same(parent[*cursor], v))
+		return parent[*cursor];
+	return NULL;
 }
 
 uint32_t mm_fill_prot(const VmaEntry *v)
@@ -429,16 +486,29 @@ static int map_one(struct rst_ctx *r, const VmaEntry *v, uint64_t *cached_id, in
 	return 0;
 }
 
+/* Does no mapping of the image overlap [addr, addr + len)? */
+static bool range_free(const struct rst_ctx *r, uint64_t addr, uint64_t len)
+{
+	for (size_t i = 0; i < r->nr_vmas; i++)
+		if (r->vmas[i]->start < addr + len && addr < r->vmas[i]->end)
+			return false;
+	return true;
+}
+
 int mm_restore_vmas(struct rst_ctx *r)
 {
 	uint64_t cached_id = 0;
 	int cached_fd = -1, rr = 0;
 
-	rr = puppet_map_scratch(&r->pup, find_scratch_hole(r));
+	/* A child may keep the scratch area inherited from its parent if it is in nobody's way. */
+	if (r->pup.scratch && !range_free(r, r->pup.scratch, PUPPET_SCRATCH_LEN))
+		rr = puppet_unmap_scratch(&r->pup);
+	if (rr == 0 && !r->pup.scratch)
+		rr = puppet_map_scratch(&r->pup, find_scratch_hole(r));
 	if (rr < 0)
 		return rr;
 	for (size_t i = 0; i < r->nr_vmas && rr == 0; i++)
-		if (!is_vdso_kind(r->vmas[i]->kind))
+		if (!is_vdso_kind(r->vmas[i]->kind) && !(r->inherited && r->inherited[i]))
 			rr = map_one(r, r->vmas[i], &cached_id, &cached_fd);
 	if (cached_fd >= 0)
 		puppet_sys(&r->pup, SYS_close, (uint64_t)cached_fd);
@@ -463,22 +533,28 @@ static int restore_mm_fields(struct rst_ctx *r)
 		.auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
 	};
 	uint64_t auxv_addr, map_addr;
-	int fd, rr;
-	long a;
+	int fd = -1, rr = 0;
+	long a = 0;
 
-	rr = files_open_remote(r, mm->exe_file_id, O_RDONLY, &fd);
+	/*
+	 * A forked child has its parent's exe, which the kernel won't replace while it is
+	 * mapped (EBUSY): -1 leaves it alone.
+	 */
+	if (!r->parent || r->parent->mm->exe_file_id != mm->exe_file_id)
+		rr = files_open_remote(r, mm->exe_file_id, O_RDONLY, &fd);
 	if (rr < 0)
 		return rr;
 	map.exe_fd = (uint32_t)fd;
 	rr = puppet_put(&r->pup, 0, mm->auxv, map.auxv_size, &auxv_addr);
-	if (rr < 0)
-		return rr;
 	map.auxv = (__u64 *)auxv_addr;
-	rr = puppet_put(&r->pup, 4096, &map, sizeof(map), &map_addr);
+	if (rr == 0)
+		rr = puppet_put(&r->pup, 4096, &map, sizeof(map), &map_addr);
+	if (rr == 0)
+		a = puppet_sys(&r->pup, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, map_addr, sizeof(map), 0);
+	if (fd >= 0)
+		puppet_sys(&r->pup, SYS_close, (uint64_t)fd);
 	if (rr < 0)
 		return rr;
-	a = puppet_sys(&r->pup, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, map_addr, sizeof(map), 0);
-	puppet_sys(&r->pup, SYS_close, (uint64_t)fd);
 	if (a < 0)
 		return pr_err_errno((int)a, "task %d: can't set its mm fields (PR_SET_MM_MAP)",
 				    r->pup.pid);
@@ -491,7 +567,8 @@ int mm_restore_finish(struct rst_ctx *r)
 		const VmaEntry *v = r->vmas[i];
 		long a;
 
-		if (is_vdso_kind(v->kind) || mm_fill_prot(v) == v->prot)
+		if (is_vdso_kind(v->kind) || mm_fill_prot(v) == v->prot ||
+		    (r->inherited && r->inherited[i]))
 			continue;
 		a = puppet_sys(&r->pup, SYS_mprotect, v->start, v->end - v->start, v->prot);
 		if (a < 0)

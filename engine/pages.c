@@ -23,24 +23,27 @@
 struct run {
 	uint64_t vaddr, len;
 	bool readable; /* else read through /proc/PID/mem */
+	bool zero; /* no data: pages a child dropped that its parent still has */
 };
 
 struct runs {
 	struct run *v;
 	size_t n;
+	bool via_mem; /* read every page through /proc/PID/mem */
 	size_t floor; /* runs below this one belong to earlier mappings: never merged into */
 };
 
-static void runs_add(struct runs *rs, uint64_t start, uint64_t end, bool readable)
+static void runs_add(struct runs *rs, uint64_t start, uint64_t end, bool readable, bool zero)
 {
+	readable = readable && !rs->via_mem;
 	if (rs->n > rs->floor && rs->v[rs->n - 1].vaddr + rs->v[rs->n - 1].len == start &&
-	    rs->v[rs->n - 1].readable == readable) {
+	    rs->v[rs->n - 1].readable == readable && rs->v[rs->n - 1].zero == zero) {
 		rs->v[rs->n - 1].len += end - start;
 		return;
 	}
 	if ((rs->n & (rs->n - 1)) == 0)
 		rs->v = xrealloc_array(rs->v, rs->n ? rs->n * 2 : 64, sizeof(*rs->v));
-	rs->v[rs->n++] = (struct run){ .vaddr = start, .len = end - start, .readable = readable };
+	rs->v[rs->n++] = (struct run){ start, end - start, readable, zero };
 }
 
 /* Which pages of a mapping hold state of their own: PAGEMAP_SCAN category filters. */
@@ -89,7 +92,7 @@ static int scan_vma(int pm_fd, const struct proc_vma *v, struct runs *rs, struct
 			uint64_t start = MAX(vec[i].start, done);
 
 			if (start < vec[i].end)
-				runs_add(rs, start, vec[i].end, v->prot & PROT_READ);
+				runs_add(rs, start, vec[i].end, v->prot & PROT_READ, false);
 			done = MAX(done, vec[i].end);
 		}
 		if (MAX(a.walk_end, done) <= pos)
@@ -142,25 +145,92 @@ static int scan_shmem(struct dump_ctx *d, const struct proc_vma *v, struct runs 
 			return -errno;
 		hole = (off_t)MIN((uint64_t)hole, end);
 		runs_add(rs, v->start + ((uint64_t)data - v->pgoff), v->start + ((uint64_t)hole - v->pgoff),
-			 v->prot & PROT_READ);
+			 v->prot & PROT_READ, false);
 		pos = (uint64_t)hole;
 	}
 	return 0;
 }
 
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_PFN(e) ((e) & ((1ULL << 55) - 1))
+#define PM_CHUNK 512
+
+/*
+ * A mapping the child inherited from its parent: pages still shared copy-on-write (one page
+ * frame in both, read from /proc/PID/pagemap) stay out of the child's image, restore gets
+ * them by the fork; pages the child dropped but the parent has become zero runs.
+ */
+static int scan_inherited(const struct proc_vma *v, int pm_fd, int ppm_fd, struct runs *rs)
+{
+	uint64_t c[PM_CHUNK], p[PM_CHUNK];
+
+	rs->floor = rs->n;
+	for (uint64_t addr = v->start; addr < v->end;) {
+		size_t n = MIN(PM_CHUNK, (v->end - addr) / PAGE_SIZE);
+		off_t off = (off_t)(addr / PAGE_SIZE * sizeof(uint64_t));
+		int r = pread_full(pm_fd, c, n * sizeof(uint64_t), off);
+
+		if (r == 0)
+			r = pread_full(ppm_fd, p, n * sizeof(uint64_t), off);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < n; j++, addr += PAGE_SIZE) {
+			bool mine = c[j] & (PM_PRESENT | PM_SWAPPED), theirs = p[j] & (PM_PRESENT | PM_SWAPPED);
+			bool shared = (c[j] & PM_PRESENT) && (p[j] & PM_PRESENT) && PM_PFN(c[j]) == PM_PFN(p[j]);
+
+			if (mine && !shared)
+				runs_add(rs, addr, addr + PAGE_SIZE, v->prot & PROT_READ, false);
+			else if (!mine && theirs)
+				runs_add(rs, addr, addr + PAGE_SIZE, false, true);
+		}
+	}
+	return 0;
+}
+
+/* For each of @d's mappings: is it inherited from the parent, whose pagemap is then open? */
+static bool *find_inherited(struct dump_ctx *d, int *ret_ppm_fd)
+{
+	const struct dump_ctx *p = d->parent;
+	_cleanup_free_ VmaEntry **pv = NULL;
+	bool *inh = xcalloc(d->nr_vmas, sizeof(*inh));
+	size_t cursor = 0;
+	char path[64];
+
+	*ret_ppm_fd = -1;
+	if (!p)
+		return inh;
+	pv = xcalloc(p->nr_vmas, sizeof(*pv));
+	for (size_t i = 0; i < p->nr_vmas; i++)
+		pv[i] = &p->ventries[i];
+	for (size_t i = 0; i < d->nr_vmas; i++)
+		inh[i] = (d->vmas[i].kind == VMA_KIND__VMA_ANON_PRIVATE ||
+			  d->vmas[i].kind == VMA_KIND__VMA_FILE_PRIVATE) &&
+			 mm_inherited(pv, p->nr_vmas, &d->ventries[i], &cursor);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	*ret_ppm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	return inh;
+}
+
 static int scan_all(struct dump_ctx *d, struct runs *rs)
 {
 	_cleanup_free_ struct page_region *vec = xcalloc(SCAN_VEC, sizeof(*vec));
-	_cleanup_close_ int pm_fd = -1;
+	_cleanup_close_ int pm_fd = -1, ppm_fd = -1;
+	_cleanup_free_ bool *inherited = NULL;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", d->pid);
 	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pm_fd < 0)
 		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, path);
+	inherited = find_inherited(d, &ppm_fd);
+	if (d->parent && ppm_fd < 0)
+		return pr_err_errno(-errno, "task %d: can't open the pagemap of its parent", d->pid);
 	for (size_t i = 0; i < d->nr_vmas; i++) {
-		int r = d->vmas[i].kind == VMA_KIND__VMA_ANON_SHARED ? scan_shmem(d, &d->vmas[i], rs) :
-									scan_vma(pm_fd, &d->vmas[i], rs, vec);
+		const struct proc_vma *v = &d->vmas[i];
+		int r = inherited[i] ? scan_inherited(v, pm_fd, ppm_fd, rs) :
+			v->kind == VMA_KIND__VMA_ANON_SHARED ? scan_shmem(d, v, rs) :
+							      scan_vma(pm_fd, v, rs, vec);
 
 		if (r < 0)
 			return pr_err_errno(r, "task %d: can't scan pages of %lx-%lx", d->pid,
@@ -193,6 +263,11 @@ static ssize_t fill_batch(struct dump_ctx *d, const struct runs *rs, size_t *i, 
 	ssize_t got;
 	int r;
 
+	/* Zero runs have no data in the pages file. */
+	while (*i < rs->n && rs->v[*i].zero)
+		(*i)++;
+	if (*i == rs->n)
+		return 0;
 	if (!rs->v[*i].readable) {
 		size_t chunk = MIN(DUMP_BATCH, rs->v[*i].len - *off);
 
@@ -205,7 +280,8 @@ static ssize_t fill_batch(struct dump_ctx *d, const struct runs *rs, size_t *i, 
 			(*i)++, *off = 0;
 		return (ssize_t)chunk;
 	}
-	while (*i < rs->n && rs->v[*i].readable && fill < DUMP_BATCH && niov < BATCH_IOV) {
+	while (*i < rs->n && rs->v[*i].readable && !rs->v[*i].zero && fill < DUMP_BATCH &&
+	       niov < BATCH_IOV) {
 		size_t chunk = MIN(DUMP_BATCH - fill, rs->v[*i].len - *off);
 
 		riov[niov] = (struct iovec){ (void *)(rs->v[*i].vaddr + *off), chunk };
@@ -252,6 +328,17 @@ static int copy_runs(struct dump_ctx *d, const struct runs *rs, int out)
 	return n < 0 ? (int)n : 0;
 }
 
+/* Does @d share memory copy-on-write with another process of the tree? */
+static bool shares_cow(const struct dump_ctx *d)
+{
+	if (d->parent)
+		return true;
+	for (size_t i = 0; i < d->tree->nr_procs; i++)
+		if (d->tree->procs[i]->parent == d)
+			return true;
+	return false;
+}
+
 int pages_dump(struct dump_ctx *d)
 {
 	_cleanup_img_ struct img *pm = NULL;
@@ -261,6 +348,12 @@ int pages_dump(struct dump_ctx *d)
 	char name[64];
 	int r;
 
+	/*
+	 * process_vm_readv pins pages, and pinning a page shared copy-on-write unshares it
+	 * (Linux 5.19): the dumped tree would lose its sharing, and the child's pages would no
+	 * longer match the parent's. /proc/PID/mem reads without pinning.
+	 */
+	rs.via_mem = shares_cow(d);
 	r = scan_all(d, &rs);
 	v = rs.v;
 	if (r < 0)
@@ -274,6 +367,8 @@ int pages_dump(struct dump_ctx *d)
 		e.has_vaddr = e.has_nr_pages = true;
 		e.vaddr = rs.v[i].vaddr;
 		e.nr_pages = rs.v[i].len / PAGE_SIZE;
+		e.has_zero = rs.v[i].zero;
+		e.zero = rs.v[i].zero;
 		r = img_write(pm, &e.base);
 		if (r < 0)
 			return r;
@@ -294,10 +389,28 @@ int pages_dump(struct dump_ctx *d)
 #define RST_MAX_RUNS (1UL << 24)
 #define RST_BATCH (256UL << 20)
 
-/* Check the runs against the mappings; *ret_forced[i]: run i goes in through /proc/PID/mem. */
-static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages, bool **ret_forced)
+/* How each run of the pagemap gets into the task. */
+enum run_mode {
+	RUN_WRITE, /* process_vm_writev, the mapping is writable while filled */
+	RUN_FORCED, /* through /proc/PID/mem: the mapping is not writable */
+	RUN_ZERO, /* no data: madvise(MADV_DONTNEED) drops the page inherited from the parent */
+};
+
+static enum run_mode run_mode(const struct rst_ctx *r, size_t vi, const PagemapEntry *e)
 {
-	_cleanup_free_ bool *forced = NULL;
+	const VmaEntry *v = r->vmas[vi];
+	bool inherited = r->inherited && r->inherited[vi];
+
+	if (e->zero)
+		return RUN_ZERO;
+	/* An inherited mapping already has its final protection. */
+	return ((inherited ? v->prot : mm_fill_prot(v)) & PROT_WRITE) ? RUN_WRITE : RUN_FORCED;
+}
+
+/* Check the runs against the mappings; *ret_modes[i] says how run i goes in. */
+static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages, uint8_t **ret_modes)
+{
+	_cleanup_free_ uint8_t *modes = NULL;
 	uint64_t pages = 0, prev_end = 0;
 	size_t vi = 0; /* runs and mappings are both sorted: one cursor walks the mappings */
 	char name[64];
@@ -308,7 +421,7 @@ static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages, bool **ret_force
 			  (ProtobufCMessage ***)&r->pagemap, &r->nr_pagemap);
 	if (rr < 0)
 		return rr;
-	forced = xcalloc(r->nr_pagemap, sizeof(*forced));
+	modes = xcalloc(r->nr_pagemap, sizeof(*modes));
 	for (size_t i = 0; i < r->nr_pagemap; i++) {
 		const PagemapEntry *e = r->pagemap[i];
 		const VmaEntry *v = NULL;
@@ -324,12 +437,13 @@ static int read_pagemap(struct rst_ctx *r, uint64_t *ret_pages, bool **ret_force
 		if (!v || v->kind == VMA_KIND__VMA_FILE_SHARED || v->kind >= VMA_KIND__VMA_VVAR)
 			return pr_err_ret(-EINVAL, "image '%s': run at %lx of %lu pages is corrupt",
 					  name, (unsigned long)e->vaddr, (unsigned long)e->nr_pages);
-		forced[i] = !(mm_fill_prot(v) & PROT_WRITE);
+		modes[i] = (uint8_t)run_mode(r, vi, e);
 		prev_end = end;
-		pages += e->nr_pages;
+		if (modes[i] != RUN_ZERO)
+			pages += e->nr_pages;
 	}
 	*ret_pages = pages;
-	*ret_forced = TAKE_PTR(forced);
+	*ret_modes = TAKE_PTR(modes);
 	return 0;
 }
 
@@ -354,7 +468,7 @@ static int write_forced(struct rst_ctx *r, int *mem_fd, const PagemapEntry *e, c
 }
 
 /* One process_vm_writev of consecutive ordinary runs from run *i on; advances *i and *off. */
-static int write_batch(struct rst_ctx *r, const bool *forced, const uint8_t *map, size_t *i,
+static int write_batch(struct rst_ctx *r, const uint8_t *modes, const uint8_t *map, size_t *i,
 		       uint64_t *in_run, uint64_t *off)
 {
 	struct iovec liov[BATCH_IOV], riov[BATCH_IOV];
@@ -362,7 +476,7 @@ static int write_batch(struct rst_ctx *r, const bool *forced, const uint8_t *map
 	ssize_t got;
 
 	/* process_vm_writev moves at most MAX_RW_COUNT (~2 GiB) a call: batch below it. */
-	while (*i < r->nr_pagemap && !forced[*i] && n < BATCH_IOV && want < RST_BATCH) {
+	while (*i < r->nr_pagemap && modes[*i] == RUN_WRITE && n < BATCH_IOV && want < RST_BATCH) {
 		uint64_t run = r->pagemap[*i]->nr_pages * PAGE_SIZE;
 		size_t len = MIN(run - *in_run, RST_BATCH - want);
 
@@ -381,17 +495,34 @@ static int write_batch(struct rst_ctx *r, const bool *forced, const uint8_t *map
 	return 0;
 }
 
+/* Pages the child dropped after the fork: drop them again from what it inherited. */
+static int drop_zero_runs(struct rst_ctx *r, const uint8_t *modes)
+{
+	for (size_t i = 0; i < r->nr_pagemap; i++) {
+		const PagemapEntry *e = r->pagemap[i];
+		long a;
+
+		if (modes[i] != RUN_ZERO)
+			continue;
+		a = puppet_sys(&r->pup, SYS_madvise, e->vaddr, e->nr_pages * PAGE_SIZE, MADV_DONTNEED);
+		if (a < 0)
+			return pr_err_errno((int)a, "task %d: can't drop pages at %lx", r->pid,
+					    (unsigned long)e->vaddr);
+	}
+	return 0;
+}
+
 int pages_restore(struct rst_ctx *r)
 {
 	_cleanup_close_ int fd = -1, mem_fd = -1;
-	_cleanup_free_ bool *forced = NULL;
+	_cleanup_free_ uint8_t *modes = NULL;
 	uint64_t pages, off = 0, in_run = 0;
 	struct stat st;
 	uint8_t *map;
 	char name[64];
 	int rr = 0;
 
-	rr = read_pagemap(r, &pages, &forced);
+	rr = read_pagemap(r, &pages, &modes);
 	if (rr < 0)
 		return rr;
 	fd = openat(r->dirfd, IMG_NAME(name, "pages", r->task->pid), O_RDONLY | O_CLOEXEC);
@@ -402,19 +533,23 @@ int pages_restore(struct rst_ctx *r)
 				  (unsigned long long)st.st_size,
 				  (unsigned long long)(pages * PAGE_SIZE));
 	if (!pages)
-		return 0;
+		return drop_zero_runs(r, modes);
 	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	if (map == MAP_FAILED)
 		return pr_err_errno(-errno, "image '%s': can't map", name);
 	for (size_t i = 0; i < r->nr_pagemap && rr == 0;) {
-		if (forced[i]) {
+		if (modes[i] == RUN_FORCED) {
 			rr = write_forced(r, &mem_fd, r->pagemap[i], map + off);
 			off += r->pagemap[i++]->nr_pages * PAGE_SIZE;
+		} else if (modes[i] == RUN_WRITE) {
+			rr = write_batch(r, modes, map, &i, &in_run, &off);
 		} else {
-			rr = write_batch(r, forced, map, &i, &in_run, &off);
+			i++;
 		}
 	}
 	munmap(map, st.st_size);
+	if (rr == 0)
+		rr = drop_zero_runs(r, modes);
 	r->tree->pages_restored += pages;
 	return rr;
 }

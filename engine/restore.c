@@ -26,6 +26,7 @@
 static void rst_ctx_free(struct rst_ctx *r)
 {
 	FREE_ALL(r->vmas, r->nr_vmas);
+	free(r->inherited);
 	FREE_ALL(r->pagemap, r->nr_pagemap);
 	FREE_ALL(r->fds, r->nr_fds);
 	img_free(r->task ? &r->task->base : NULL);
@@ -226,7 +227,26 @@ static int clean_root(struct rst_ctx *r)
 	return puppet_map_scratch(&r->pup, 0);
 }
 
-/* Every process of the tree, each made by its parent, sessions and groups as dumped. */
+/* A process's memory: what its children inherit, when they are forked from it. */
+static int rebuild_memory(struct rst_ctx *r)
+{
+	int rr;
+
+	pr_info("task %d: rebuilding its memory", r->pid);
+	rr = STAGE("vdso", mm_restore_vdso(r));
+	if (rr == 0)
+		rr = STAGE("mappings", mm_restore_vmas(r));
+	if (rr == 0)
+		rr = STAGE("pages", pages_restore(r));
+	if (rr == 0)
+		rr = STAGE("mm", mm_restore_finish(r));
+	return rr;
+}
+
+/*
+ * Every process of the tree, each made by its parent once the parent's memory is in place:
+ * what the child inherited stays shared copy-on-write. Then sessions, groups, zombies.
+ */
 static int create_tree(struct rst_tree *t)
 {
 	int rr;
@@ -236,8 +256,16 @@ static int create_tree(struct rst_tree *t)
 		rr = clean_root(t->procs[0]);
 	if (rr == 0)
 		rr = pstree_root_session(t->procs[0]);
-	for (size_t i = 1; rr == 0 && i < t->nr_procs; i++)
-		rr = pstree_create_child(t->procs[i]->parent, t->procs[i]);
+	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
+		struct rst_ctx *r = t->procs[i];
+
+		if (r->task->zombie)
+			continue;
+		rr = rebuild_memory(r);
+		for (size_t j = i + 1; rr == 0 && j < t->nr_procs; j++)
+			if (t->procs[j]->parent == r)
+				rr = pstree_create_child(r, t->procs[j]);
+	}
 	if (rr == 0)
 		rr = pstree_restore_groups(t);
 	return rr ? rr : pstree_restore_zombies(t);
@@ -290,16 +318,8 @@ static int rebuild(struct rst_ctx *r)
 {
 	int rr;
 
-	pr_info("task %d: rebuilding", r->pid);
-	rr = STAGE("vdso", mm_restore_vdso(r));
-	if (rr == 0)
-		rr = STAGE("mappings", mm_restore_vmas(r));
-	if (rr == 0)
-		rr = STAGE("pages", pages_restore(r));
-	if (rr == 0)
-		rr = STAGE("mm", mm_restore_finish(r));
-	if (rr == 0)
-		rr = STAGE("fds", files_restore(r));
+	pr_info("task %d: rebuilding the rest", r->pid);
+	rr = STAGE("fds", files_restore(r));
 	if (rr == 0)
 		rr = STAGE("task", task_restore_misc(r));
 	if (rr == 0)
