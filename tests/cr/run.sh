@@ -117,16 +117,22 @@ check_alive() {
 	[[ $s != [Tt] ]] || fail "process left stopped (state $s) after $1"
 }
 
-# reap_dumped: wait until the dumped process is gone and its pid free. Before the first
-# restore it is the runner's child; after that the child of the background restore.
+# reap_dumped TAG: wait until the dumped tree is gone and all its pids (one task-PID.img
+# each in img.TAG) are free. Before the first restore the root is the runner's child; after
+# that the child of the background restore; its descendants are reaped by the subreaper.
 reap_dumped() {
-	local parent=${RPID:-$TPID}
+	local parent=${RPID:-$TPID} img pid
 
 	wait_until $GONE_TIMEOUT not_running "$parent" ||
 		fail "dumped process $PID still there after $GONE_TIMEOUT s" || return
 	wait "$parent"
 	TPID='' RPID=''
-	wait_until $GONE_TIMEOUT pid_free "$PID" || fail "pid $PID still taken after the dump"
+	for img in "$STATE/img.$1"/task-*.img; do
+		pid=${img##*/task-}
+		pid=${pid%.img}
+		wait_until $GONE_TIMEOUT pid_free "$pid" || fail "pid $pid still taken after the dump" ||
+			return
+	done
 }
 
 # dump_cycle TAG: dump (killing the process) and wait until it is gone.
@@ -135,7 +141,7 @@ dump_cycle() {
 	dump "$1"
 	st=$?
 	((st == 0)) || fail "dump $1: cryo $(describe_status $st)" || return
-	reap_dumped
+	reap_dumped "$1"
 }
 
 pidfile_or_exited() {
