@@ -30,6 +30,8 @@ finish() {
 command -v gzip >/dev/null && command -v seq >/dev/null ||
 	{ echo "SKIP real-pipeline: gzip and seq are needed"; exit 0; }
 rm -rf "$STATE" && mkdir -p "$STATE" || finish "can't make '$STATE'"
+# bash reports the killed job on stderr: keep that out of the test output.
+exec 2>"$STATE/shell.err"
 # Whatever the caller leaked to us (a pipe, say) would lead outside the tree: close it.
 (
 	for fd in /proc/$BASHPID/fd/*; do
