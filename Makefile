@@ -88,8 +88,8 @@ test-progs: $(BUILD)/cryo $(CR_TESTS) $(UNIT_TESTS) $(FUZZERS) $(DEMO_PROGS) $(B
 test: test-progs
 	BUILD=$(BUILD) $(BUILD)/tests/tools/reaper bash tests/run.sh
 
-bench: $(BUILD)/cryo $(BENCH_PROGS)
-	BUILD=$(BUILD) bash tests/bench/bench.sh
+bench: $(BUILD)/cryo $(BENCH_PROGS) $(BUILD)/tests/tools/reaper
+	BUILD=$(BUILD) $(BUILD)/tests/tools/reaper bash tests/bench/bench.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -1,11 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* eventfd: its counter and flags. */
+/* eventfd: its counter and mode; EFD_NONBLOCK travels as O_NONBLOCK in file_entry.flags. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "engine/files.h"
+
+/* The largest value an eventfd counter holds (fs/eventfd.c: ULLONG_MAX - 1). */
+#define EVENTFD_COUNT_MAX (UINT64_MAX - 1)
+/* An fdinfo file is a few short lines. */
+#define FDINFO_MAX 4096
 
 static bool eventfd_match(int fd, const struct stat *st, const char *link)
 {
@@ -14,27 +24,101 @@ static bool eventfd_match(int fd, const struct stat *st, const char *link)
 	return files_anon_inode_is(link, "eventfd");
 }
 
-static int eventfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
-		        const char *link)
+/* The text after "KEY" and its blanks on the line of fdinfo @buf that starts with it. */
+static const char *fdinfo_value(const char *buf, const char *key)
 {
-	(void)f;
+	size_t n = strlen(key);
+
+	for (const char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, n))
+			return l + n + strspn(l + n, " \t");
+	return NULL;
+}
+
+static int eventfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
+			const char *link)
+{
+	EventfdEntry *e = f->eventfd = xzalloc(sizeof(*e));
+	_cleanup_free_ char *info = NULL;
+	uint64_t count, sem;
+	char path[64];
+	int r;
+
 	(void)fd;
 	(void)st;
-	return files_refuse(d, tfd, link, "eventfds are not supported yet");
+	eventfd_entry__init(e);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, tfd);
+	r = read_file_at(AT_FDCWD, path, FDINFO_MAX, &info, NULL);
+	if (r < 0)
+		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, tfd, path);
+	/* "eventfd-count:" is in hex (Linux 3.8). */
+	if (parse_u64(fdinfo_value(info, "eventfd-count:"), 16, &count) < 0)
+		return pr_err_ret(-EINVAL, "task %d: fd %d: '%s' has no eventfd-count", d->pid, tfd,
+				  path);
+	/* EFD_SEMAPHORE is not a file flag: only fdinfo shows it, from Linux 6.5 on. */
+	if (parse_u64(fdinfo_value(info, "eventfd-semaphore:"), 10, &sem) < 0 || sem > 1)
+		return files_refuse(d, tfd, link,
+				    "the kernel does not show the eventfd's mode in fdinfo (Linux 6.5)");
+	e->has_count = e->has_semaphore = true;
+	e->count = count;
+	e->semaphore = sem;
+	pr_debug("task %d: fd %d: eventfd count %lu%s", d->pid, tfd, (unsigned long)count,
+		 sem ? ", semaphore" : "");
+	return 0;
 }
 
 static int eventfd_prepare(struct rst_ctx *r, const FileEntry *f)
 {
+	const EventfdEntry *e = f->eventfd;
+
 	(void)r;
-	return pr_err_ret(-EOPNOTSUPP, "image 'files.img': file %lu: eventfds are not supported yet",
-			  (unsigned long)f->id);
+	if (!e || !e->has_count || e->count > EVENTFD_COUNT_MAX)
+		return pr_err_ret(-EINVAL, "image 'files.img': eventfd file %lu is corrupt",
+				  (unsigned long)f->id);
+	return 0;
+}
+
+/* eventfd2 takes an unsigned int: a larger counter is written into the new eventfd instead. */
+static int add_count(struct rst_ctx *r, const FileEntry *f, int rfd)
+{
+	_cleanup_close_ int copy = -1;
+	uint64_t v = f->eventfd->count;
+	int rr;
+
+	copy = files_take_remote_fd(r, rfd);
+	if (copy < 0)
+		return copy;
+	/* The counter is 0 and v at most EVENTFD_COUNT_MAX, so this write can't block. */
+	rr = write_full(copy, &v, sizeof(v));
+	if (rr < 0)
+		return pr_err_errno(rr, "task %d: eventfd file %lu: can't set the counter",
+				    r->pup.pid, (unsigned long)f->id);
+	return 0;
 }
 
 static int eventfd_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_fd)
 {
-	(void)flags;
-	(void)ret_fd;
-	return eventfd_prepare(r, f);
+	const EventfdEntry *e = f->eventfd;
+	bool small = e->count <= UINT32_MAX;
+	uint64_t efd_flags = EFD_CLOEXEC;
+	long fd;
+	int rr;
+
+	if (e->semaphore)
+		efd_flags |= EFD_SEMAPHORE;
+	if (flags & O_NONBLOCK)
+		efd_flags |= EFD_NONBLOCK;
+	fd = puppet_sys(&r->pup, SYS_eventfd2, small ? e->count : 0, efd_flags);
+	if (fd < 0)
+		return pr_err_errno((int)fd, "task %d: eventfd file %lu: can't create it", r->pup.pid,
+				    (unsigned long)f->id);
+	rr = small ? 0 : add_count(r, f, (int)fd);
+	if (rr < 0) {
+		puppet_sys(&r->pup, SYS_close, (uint64_t)fd);
+		return rr;
+	}
+	*ret_fd = (int)fd;
+	return 0;
 }
 
 const struct file_ops eventfd_file_ops = {

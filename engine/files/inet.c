@@ -1,12 +1,294 @@
 /* SPDX-License-Identifier: MIT */
-/* AF_INET and AF_INET6 sockets. */
+/*
+ * AF_INET and AF_INET6 sockets: TCP listeners, TCP sockets that are neither listening nor
+ * connected (bound or not), and UDP sockets (bound, connected or neither), with the socket
+ * options that differ from those of a new socket. Established TCP connections need TCP repair
+ * and are refused, as is whatever the kernel holds that cannot be read back or rebuilt:
+ * connections waiting to be accepted, queued datagrams, socket filters, multicast memberships.
+ */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "engine/files.h"
+
+/* TCP states as tcp_info's tcpi_state gives them (include/net/tcp_states.h, a stable ABI). */
+enum {
+	TCPS_ESTABLISHED = 1,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RECV,
+	TCPS_FIN_WAIT1,
+	TCPS_FIN_WAIT2,
+	TCPS_TIME_WAIT,
+	TCPS_CLOSE,
+	TCPS_CLOSE_WAIT,
+	TCPS_LAST_ACK,
+	TCPS_LISTEN,
+	TCPS_CLOSING,
+};
+
+static const char *const tcp_state_names[] = {
+	[TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_SYN_SENT] = "SYN_SENT",
+	[TCPS_SYN_RECV] = "SYN_RECV",	    [TCPS_FIN_WAIT1] = "FIN_WAIT1",
+	[TCPS_FIN_WAIT2] = "FIN_WAIT2",	    [TCPS_TIME_WAIT] = "TIME_WAIT",
+	[TCPS_CLOSE] = "CLOSE",		    [TCPS_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCPS_LAST_ACK] = "LAST_ACK",	    [TCPS_LISTEN] = "LISTEN",
+	[TCPS_CLOSING] = "CLOSING",
+};
+
+/* Longest congestion control name (TCP_CA_NAME_MAX in include/net/tcp.h). */
+#define TCP_CA_NAME_MAX 16
+/* Longest "[address]:port" text. */
+#define ADDR_TEXT_MAX (INET6_ADDRSTRLEN + 24)
+/* Longest "TCP socket <address>" description. */
+#define DESC_MAX (ADDR_TEXT_MAX + 32)
+
+union inet_sa {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* ---- addresses */
+
+static size_t addr_len(uint32_t family)
+{
+	return family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
+}
+
+/* "127.0.0.1:80" or "[::1]:80" into @buf (ADDR_TEXT_MAX bytes). */
+static const char *addr_text(char *buf, uint32_t family, const void *addr, uint32_t port)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop((int)family, addr, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, ADDR_TEXT_MAX, family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+	return buf;
+}
+
+/* The sockaddr for an image address (validated by inet_prepare()); returns its length. */
+static socklen_t sa_join(uint32_t family, const ProtobufCBinaryData *addr, uint32_t port,
+			 uint32_t scope, union inet_sa *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (family == AF_INET) {
+		ret->in.sin_family = AF_INET;
+		ret->in.sin_port = htons((uint16_t)port);
+		memcpy(&ret->in.sin_addr, addr->data, sizeof(ret->in.sin_addr));
+		return sizeof(ret->in);
+	}
+	ret->in6.sin6_family = AF_INET6;
+	ret->in6.sin6_port = htons((uint16_t)port);
+	ret->in6.sin6_scope_id = scope;
+	memcpy(&ret->in6.sin6_addr, addr->data, sizeof(ret->in6.sin6_addr));
+	return sizeof(ret->in6);
+}
+
+/* "TCP socket 127.0.0.1:80", "UDP socket (not bound)": how messages name a socket. */
+static const char *describe(char *buf, const InetSkEntry *e)
+{
+	const char *proto = e->protocol == IPPROTO_TCP ? "TCP" : "UDP";
+	char a[ADDR_TEXT_MAX];
+
+	if (!e->has_addr)
+		snprintf(buf, DESC_MAX, "%s socket (not bound)", proto);
+	else
+		snprintf(buf, DESC_MAX, "%s socket %s", proto,
+			 addr_text(a, e->family, e->addr.data, e->port));
+	return buf;
+}
+
+/* ---- socket options */
+
+enum opt_kind {
+	OPT_INT,    /* an int, stored as it is */
+	OPT_BUF,    /* SO_RCVBUF/SO_SNDBUF: the kernel doubles what is set */
+	OPT_TIMEO,  /* struct timeval, stored in microseconds */
+	OPT_LINGER, /* struct linger, stored as l_linger when l_onoff */
+};
+
+struct inet_opt {
+	const char *name;
+	int level, optname;
+	enum opt_kind kind;
+	int64_t min, max; /* the values an image may carry */
+	size_t has_off, val_off; /* of the has_ flag and the value in InetSkOpts */
+	bool listener_only; /* of other sockets, getsockopt() may give another value */
+};
+
+#define OPT_(lvl, nm, str, field, kd, lo, hi, ...)                                                 \
+	{ str, lvl, nm, kd, lo, hi, offsetof(InetSkOpts, has_##field), offsetof(InetSkOpts, field), \
+	  __VA_ARGS__ }
+#define OPT(lvl, nm, field, kd, lo, hi, ...) OPT_(lvl, nm, #nm, field, kd, lo, hi, __VA_ARGS__)
+#define OPT_BOOL(lvl, nm, field) OPT_(lvl, nm, #nm, field, OPT_INT, 0, 1, false)
+#define USEC_MAX (INT32_MAX * 1000000LL)
+
+/*
+ * In the order they are set again. SOL_IP comes before SO_PRIORITY, which IP_TOS rewrites;
+ * everything comes before bind(), which IPV6_V6ONLY, SO_REUSE*, IP_FREEBIND and
+ * IP_TRANSPARENT must precede, and before listen(), which TCP_FASTOPEN must.
+ */
+static const struct inet_opt inet_opts[] = {
+	OPT(SOL_IP, IP_TOS, ip_tos, OPT_INT, 0, 255, false),
+	OPT(SOL_IP, IP_TTL, ip_ttl, OPT_INT, 1, 255, false),
+	OPT(SOL_IP, IP_MTU_DISCOVER, ip_mtu_discover, OPT_INT, 0, IP_PMTUDISC_OMIT, false),
+	OPT_BOOL(SOL_IP, IP_RECVERR, ip_recverr),
+	OPT_BOOL(SOL_IP, IP_PKTINFO, ip_pktinfo),
+	OPT_BOOL(SOL_IP, IP_RECVTOS, ip_recvtos),
+	OPT_BOOL(SOL_IP, IP_RECVTTL, ip_recvttl),
+	OPT_BOOL(SOL_IP, IP_FREEBIND, ip_freebind),
+	OPT_BOOL(SOL_IP, IP_TRANSPARENT, ip_transparent),
+	OPT_BOOL(SOL_IP, IP_BIND_ADDRESS_NO_PORT, ip_bind_address_no_port),
+	OPT(SOL_IP, IP_MULTICAST_TTL, ip_multicast_ttl, OPT_INT, 0, 255, false),
+	OPT_BOOL(SOL_IP, IP_MULTICAST_LOOP, ip_multicast_loop),
+	OPT_BOOL(SOL_IP, IP_MULTICAST_ALL, ip_multicast_all),
+	OPT_BOOL(SOL_IP, IP_RECVORIGDSTADDR, ip_recvorigdstaddr),
+	OPT_BOOL(SOL_IPV6, IPV6_V6ONLY, ipv6_v6only),
+	OPT(SOL_IPV6, IPV6_UNICAST_HOPS, ipv6_unicast_hops, OPT_INT, -1, 255, false),
+	OPT(SOL_IPV6, IPV6_MULTICAST_HOPS, ipv6_multicast_hops, OPT_INT, -1, 255, false),
+	OPT_BOOL(SOL_IPV6, IPV6_MULTICAST_LOOP, ipv6_multicast_loop),
+	OPT(SOL_IPV6, IPV6_TCLASS, ipv6_tclass, OPT_INT, -1, 255, false),
+	OPT_BOOL(SOL_IPV6, IPV6_RECVPKTINFO, ipv6_recvpktinfo),
+	OPT_BOOL(SOL_IPV6, IPV6_RECVERR, ipv6_recverr),
+	OPT(SOL_IPV6, IPV6_MTU_DISCOVER, ipv6_mtu_discover, OPT_INT, 0, IPV6_PMTUDISC_OMIT, false),
+	OPT_BOOL(SOL_IPV6, IPV6_RECVTCLASS, ipv6_recvtclass),
+	OPT_BOOL(SOL_IPV6, IPV6_RECVHOPLIMIT, ipv6_recvhoplimit),
+	OPT_BOOL(SOL_SOCKET, SO_REUSEADDR, so_reuseaddr),
+	OPT_BOOL(SOL_SOCKET, SO_REUSEPORT, so_reuseport),
+	OPT_BOOL(SOL_SOCKET, SO_KEEPALIVE, so_keepalive),
+	OPT_BOOL(SOL_SOCKET, SO_BROADCAST, so_broadcast),
+	OPT_BOOL(SOL_SOCKET, SO_DONTROUTE, so_dontroute),
+	OPT_BOOL(SOL_SOCKET, SO_OOBINLINE, so_oobinline),
+	OPT(SOL_SOCKET, SO_PRIORITY, so_priority, OPT_INT, 0, INT32_MAX, false),
+	OPT(SOL_SOCKET, SO_MARK, so_mark, OPT_INT, INT32_MIN, INT32_MAX, false),
+	OPT(SOL_SOCKET, SO_RCVLOWAT, so_rcvlowat, OPT_INT, 0, INT32_MAX, false),
+	OPT_BOOL(SOL_SOCKET, SO_TIMESTAMP, so_timestamp),
+	OPT_BOOL(SOL_SOCKET, SO_TIMESTAMPNS, so_timestampns),
+	OPT(SOL_SOCKET, SO_RCVBUF, so_rcvbuf, OPT_BUF, 2, INT32_MAX, false),
+	OPT(SOL_SOCKET, SO_SNDBUF, so_sndbuf, OPT_BUF, 2, INT32_MAX, false),
+	OPT(SOL_SOCKET, SO_RCVTIMEO, so_rcvtimeo_us, OPT_TIMEO, 0, USEC_MAX, false),
+	OPT(SOL_SOCKET, SO_SNDTIMEO, so_sndtimeo_us, OPT_TIMEO, 0, USEC_MAX, false),
+	OPT(SOL_SOCKET, SO_LINGER, so_linger_s, OPT_LINGER, 0, INT32_MAX, false),
+	OPT_BOOL(IPPROTO_TCP, TCP_NODELAY, tcp_nodelay),
+	OPT_BOOL(IPPROTO_TCP, TCP_CORK, tcp_cork),
+	/*
+	 * A socket that is not listening gives the MSS of its last connection attempt, even one
+	 * undone by connect(AF_UNSPEC), when TCP_MAXSEG was not set: only a listener's is sure.
+	 */
+	OPT(IPPROTO_TCP, TCP_MAXSEG, tcp_maxseg, OPT_INT, 0, 65535, true),
+	OPT(IPPROTO_TCP, TCP_KEEPIDLE, tcp_keepidle, OPT_INT, 1, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_KEEPINTVL, tcp_keepintvl, OPT_INT, 1, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_KEEPCNT, tcp_keepcnt, OPT_INT, 1, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_SYNCNT, tcp_syncnt, OPT_INT, 1, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_LINGER2, tcp_linger2, OPT_INT, -1, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_DEFER_ACCEPT, tcp_defer_accept, OPT_INT, 0, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_WINDOW_CLAMP, tcp_window_clamp, OPT_INT, 0, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_USER_TIMEOUT, tcp_user_timeout, OPT_INT, 0, INT32_MAX, false),
+	OPT(IPPROTO_TCP, TCP_FASTOPEN, tcp_fastopen, OPT_INT, 0, INT32_MAX, false),
+	OPT_BOOL(IPPROTO_TCP, TCP_FASTOPEN_CONNECT, tcp_fastopen_connect),
+	OPT(IPPROTO_TCP, TCP_NOTSENT_LOWAT, tcp_notsent_lowat, OPT_INT, 0, INT32_MAX, false),
+	OPT_BOOL(IPPROTO_UDP, UDP_CORK, udp_cork),
+	OPT(IPPROTO_UDP, UDP_SEGMENT, udp_segment, OPT_INT, 0, 65535, false),
+	OPT_BOOL(IPPROTO_UDP, UDP_GRO, udp_gro),
+};
+
+/* Options whose value is a string. */
+struct inet_str_opt {
+	const char *name;
+	int level, optname;
+	size_t max; /* longest value, without the NUL */
+	size_t off; /* of the char * in InetSkOpts */
+};
+
+static const struct inet_str_opt inet_str_opts[] = {
+	{ "SO_BINDTODEVICE", SOL_SOCKET, SO_BINDTODEVICE, IFNAMSIZ - 1,
+	  offsetof(InetSkOpts, so_bindtodevice) },
+	{ "TCP_CONGESTION", IPPROTO_TCP, TCP_CONGESTION, TCP_CA_NAME_MAX - 1,
+	  offsetof(InetSkOpts, tcp_congestion) },
+};
+
+union opt_val {
+	int i;
+	struct timeval tv;
+	struct linger l;
+};
+
+static socklen_t opt_len(const struct inet_opt *o)
+{
+	return o->kind == OPT_TIMEO ? sizeof(struct timeval) :
+	       o->kind == OPT_LINGER ? sizeof(struct linger) : sizeof(int);
+}
+
+/* Option @o of socket @fd as the image stores it (-1 for a linger that is off). */
+static int get_opt(int fd, const struct inet_opt *o, int64_t *ret)
+{
+	union opt_val v = { 0 };
+	socklen_t len = opt_len(o);
+
+	if (getsockopt(fd, o->level, o->optname, &v, &len) < 0)
+		return -errno;
+	if (o->kind == OPT_TIMEO)
+		*ret = (int64_t)v.tv.tv_sec * 1000000 + v.tv.tv_usec;
+	else if (o->kind == OPT_LINGER)
+		*ret = v.l.l_onoff ? v.l.l_linger : -1;
+	else
+		*ret = v.i;
+	return 0;
+}
+
+static int64_t opt_value(const InetSkOpts *opts, const struct inet_opt *o)
+{
+	const char *p = (const char *)opts + o->val_off;
+
+	if (o->kind == OPT_TIMEO)
+		return (int64_t) * (const uint64_t *)(const void *)p;
+	return *(const int32_t *)(const void *)p;
+}
+
+static void opt_store(InetSkOpts *opts, const struct inet_opt *o, int64_t v)
+{
+	char *p = (char *)opts + o->val_off;
+
+	*(protobuf_c_boolean *)(void *)((char *)opts + o->has_off) = 1;
+	if (o->kind == OPT_TIMEO)
+		*(uint64_t *)(void *)p = (uint64_t)v;
+	else
+		*(int32_t *)(void *)p = (int32_t)v;
+}
+
+static bool opt_present(const InetSkOpts *opts, const struct inet_opt *o)
+{
+	return *(const protobuf_c_boolean *)(const void *)((const char *)opts + o->has_off);
+}
+
+static char **str_opt_field(InetSkOpts *opts, const struct inet_str_opt *o)
+{
+	return (char **)(void *)((char *)opts + o->off);
+}
+
+static const char *str_opt_value(const InetSkOpts *opts, const struct inet_str_opt *o)
+{
+	return *(char *const *)(const void *)((const char *)opts + o->off);
+}
+
+/* ---- dump */
 
 static int socket_domain(int fd)
 {
@@ -18,31 +300,634 @@ static int socket_domain(int fd)
 
 static bool inet_match(int fd, const struct stat *st, const char *link)
 {
+	int domain;
+
 	(void)link;
-	return S_ISSOCK(st->st_mode) && (socket_domain(fd) == AF_INET || socket_domain(fd) == AF_INET6);
+	if (!S_ISSOCK(st->st_mode))
+		return false;
+	domain = socket_domain(fd);
+	return domain == AF_INET || domain == AF_INET6;
+}
+
+struct ref_req {
+	int nsfd, family, type, protocol;
+	int fd; /* the socket, or -errno */
+};
+
+static void *ref_socket_thread(void *arg)
+{
+	struct ref_req *q = arg;
+
+	/* A thread may move to another network namespace on its own (setns(2), Linux 3.0). */
+	if (setns(q->nsfd, CLONE_NEWNET) < 0)
+		q->fd = -errno;
+	else if ((q->fd = socket(q->family, q->type | SOCK_CLOEXEC, q->protocol)) < 0)
+		q->fd = -errno;
+	return NULL;
+}
+
+/*
+ * A new socket of the kind of @e in the dumped task's network namespace, whose defaults
+ * (sysctls are per namespace) tell which options the task changed.
+ */
+static int ref_socket(struct dump_ctx *d, const InetSkEntry *e)
+{
+	struct ref_req q = { .family = (int)e->family, .type = (int)e->type,
+			     .protocol = (int)e->protocol, .fd = -EINVAL };
+	_cleanup_close_ int nsfd = -1;
+	struct stat self, task;
+	char path[64];
+	pthread_t th;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", d->pid);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0 || fstat(nsfd, &task) < 0 || stat("/proc/self/ns/net", &self) < 0)
+		return pr_err_errno(-errno, "task %d: can't look at its network namespace '%s'",
+				    d->pid, path);
+	q.nsfd = nsfd;
+	if (self.st_ino == task.st_ino && self.st_dev == task.st_dev) {
+		q.fd = socket(q.family, q.type | SOCK_CLOEXEC, q.protocol);
+		q.fd = q.fd < 0 ? -errno : q.fd;
+	} else {
+		r = pthread_create(&th, NULL, ref_socket_thread, &q);
+		if (r == 0)
+			pthread_join(th, NULL);
+		else
+			q.fd = -r;
+	}
+	if (q.fd < 0)
+		return pr_err_errno(q.fd, "task %d: can't create a socket to compare options with",
+				    d->pid);
+	return q.fd;
+}
+
+/* A string option into @buf (of TCP_CA_NAME_MAX + IFNAMSIZ bytes), NUL-terminated. */
+#define STR_OPT_BUF (TCP_CA_NAME_MAX + IFNAMSIZ)
+static int get_str_opt(int fd, const struct inet_str_opt *o, char *buf)
+{
+	socklen_t len = STR_OPT_BUF - 1;
+
+	memset(buf, 0, STR_OPT_BUF);
+	if (getsockopt(fd, o->level, o->optname, buf, &len) < 0)
+		return -errno;
+	return 0;
+}
+
+static int dump_str_opts(struct dump_ctx *d, int tfd, int fd, int ref, InetSkOpts *opts)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(inet_str_opts); i++) {
+		const struct inet_str_opt *o = &inet_str_opts[i];
+		char def[STR_OPT_BUF], val[STR_OPT_BUF];
+		int r;
+
+		if (get_str_opt(ref, o, def) < 0)
+			continue;
+		r = get_str_opt(fd, o, val);
+		if (r < 0)
+			return pr_err_errno(r, "task %d: fd %d: can't read %s", d->pid, tfd,
+					    o->name);
+		if (!strcmp(val, def))
+			continue;
+		if (strlen(val) > o->max)
+			return pr_err_ret(-EOPNOTSUPP, "task %d: fd %d: %s '%s' is too long",
+					  d->pid, tfd, o->name, val);
+		*str_opt_field(opts, o) = xstrdup(val);
+		pr_debug("task %d: fd %d: %s '%s'", d->pid, tfd, o->name, val);
+	}
+	return 0;
+}
+
+/* The options that differ from a new socket's: only those are set again at restore. */
+static int dump_opts(struct dump_ctx *d, int tfd, int fd, InetSkEntry *e)
+{
+	_cleanup_close_ int ref = ref_socket(d, e);
+	InetSkOpts *opts;
+	int r;
+
+	if (ref < 0)
+		return ref;
+	opts = e->opts = xzalloc(sizeof(*opts));
+	inet_sk_opts__init(opts);
+	for (size_t i = 0; i < ARRAY_SIZE(inet_opts); i++) {
+		const struct inet_opt *o = &inet_opts[i];
+		int64_t def, val;
+
+		/* What a new socket of this kind lacks is not an option of this kind. */
+		if (get_opt(ref, o, &def) < 0 ||
+		    (o->listener_only && e->state != INET_SK_STATE__INET_SK_LISTEN))
+			continue;
+		r = get_opt(fd, o, &val);
+		if (r < 0)
+			return pr_err_errno(r, "task %d: fd %d: can't read %s", d->pid, tfd,
+					    o->name);
+		if (val == def)
+			continue;
+		if (val < o->min || val > o->max)
+			return pr_err_ret(-EOPNOTSUPP,
+					  "task %d: fd %d: %s is %lld, which can't be set again",
+					  d->pid, tfd, o->name, (long long)val);
+		opt_store(opts, o, val);
+		pr_debug("task %d: fd %d: %s %lld", d->pid, tfd, o->name, (long long)val);
+	}
+	return dump_str_opts(d, tfd, fd, ref, opts);
+}
+
+static const char *proto_name(int protocol)
+{
+	switch (protocol) {
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return "ICMP (ping)";
+	case IPPROTO_SCTP:
+		return "SCTP";
+	case IPPROTO_UDPLITE:
+		return "UDP-Lite";
+	case IPPROTO_MPTCP:
+		return "MPTCP";
+	default:
+		return NULL;
+	}
+}
+
+/* Family, type and protocol: only TCP and UDP are taken. */
+static int dump_kind(struct dump_ctx *d, int tfd, int fd, const char *link, InetSkEntry *e)
+{
+	static const int names[] = { SO_DOMAIN, SO_TYPE, SO_PROTOCOL };
+	int v[ARRAY_SIZE(names)];
+	char why[96];
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		socklen_t len = sizeof(v[i]);
+
+		if (getsockopt(fd, SOL_SOCKET, names[i], &v[i], &len) < 0)
+			return pr_err_errno(-errno, "task %d: fd %d: can't read the socket's kind",
+					    d->pid, tfd);
+	}
+	e->has_family = e->has_type = e->has_protocol = true;
+	e->family = (uint32_t)v[0];
+	e->type = (uint32_t)v[1];
+	e->protocol = (uint32_t)v[2];
+	if ((v[1] == SOCK_STREAM && v[2] == IPPROTO_TCP) ||
+	    (v[1] == SOCK_DGRAM && v[2] == IPPROTO_UDP))
+		return 0;
+	if (v[1] == SOCK_RAW)
+		snprintf(why, sizeof(why), "raw sockets are not supported");
+	else if (proto_name(v[2]))
+		snprintf(why, sizeof(why), "%s sockets are not supported yet", proto_name(v[2]));
+	else
+		snprintf(why, sizeof(why), "sockets of type %d, protocol %d are not supported yet",
+			 v[1], v[2]);
+	return files_refuse(d, tfd, link, why);
+}
+
+static void set_bytes(ProtobufCBinaryData *b, const void *data, size_t len)
+{
+	b->data = xmalloc(len);
+	b->len = len;
+	memcpy(b->data, data, len);
+}
+
+/* The address and port in @sa, which is of @family. */
+static const void *sa_addr(const union inet_sa *sa, uint32_t family, uint32_t *ret_port)
+{
+	*ret_port = ntohs(family == AF_INET ? sa->in.sin_port : sa->in6.sin6_port);
+	if (family == AF_INET)
+		return &sa->in.sin_addr;
+	return &sa->in6.sin6_addr;
+}
+
+/* The local address, if the socket has one: a port, or an address other than the any one. */
+static int dump_local(struct dump_ctx *d, int tfd, int fd, InetSkEntry *e)
+{
+	static const uint8_t any[sizeof(struct in6_addr)];
+	union inet_sa sa;
+	socklen_t len = sizeof(sa);
+	const void *a;
+	uint32_t port;
+	int r;
+
+	memset(&sa, 0, sizeof(sa));
+	r = getsockname(fd, &sa.sa, &len) < 0 ? -errno : 0;
+	if (r < 0 || sa.sa.sa_family != e->family)
+		return pr_err_errno(r ? r : -EAFNOSUPPORT,
+				    "task %d: fd %d: can't read the socket's address", d->pid, tfd);
+	a = sa_addr(&sa, e->family, &port);
+	if (port == 0 && !memcmp(a, any, addr_len(e->family)))
+		return 0;
+	e->has_addr = e->has_port = true;
+	set_bytes(&e->addr, a, addr_len(e->family));
+	e->port = port;
+	if (e->family == AF_INET6 && sa.in6.sin6_scope_id) {
+		e->has_scope_id = true;
+		e->scope_id = sa.in6.sin6_scope_id;
+	}
+	return 0;
+}
+
+/* Any TCP state but LISTEN and CLOSE: a connection, which needs TCP repair. */
+static int refuse_connection(struct dump_ctx *d, int tfd, int fd, const InetSkEntry *e,
+			     unsigned state)
+{
+	char local[ADDR_TEXT_MAX] = "?", peer[ADDR_TEXT_MAX] = "?";
+	union inet_sa sa;
+	socklen_t len = sizeof(sa);
+	uint32_t port;
+
+	if (e->has_addr)
+		addr_text(local, e->family, e->addr.data, e->port);
+	if (getpeername(fd, &sa.sa, &len) == 0 && sa.sa.sa_family == e->family) {
+		const void *a = sa_addr(&sa, e->family, &port);
+
+		addr_text(peer, e->family, a, port);
+	}
+	if (state == TCPS_ESTABLISHED)
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: fd %d: TCP connection %s -> %s: established TCP connections need --tcp-established (not supported yet)",
+				  d->pid, tfd, local, peer);
+	return pr_err_ret(-EOPNOTSUPP,
+			  "task %d: fd %d: TCP connection %s -> %s in state %s: TCP connections are not supported yet",
+			  d->pid, tfd, local, peer,
+			  state < ARRAY_SIZE(tcp_state_names) && tcp_state_names[state] ?
+				  tcp_state_names[state] : "?");
+}
+
+static int dump_tcp_state(struct dump_ctx *d, int tfd, int fd, InetSkEntry *e)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char desc[DESC_MAX];
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return pr_err_errno(-errno, "task %d: fd %d: can't read TCP_INFO", d->pid, tfd);
+	describe(desc, e);
+	e->has_state = true;
+	if (ti.tcpi_state == TCPS_LISTEN) {
+		/*
+		 * For a listener, tcp_get_info() puts the accept queue's length and limit in
+		 * these two (long before Linux 5.6, which cryo needs for pidfd_getfd).
+		 */
+		if (ti.tcpi_unacked)
+			return pr_err_ret(-EOPNOTSUPP,
+					  "task %d: fd %d: %s: %u connections wait to be accepted, which can't be rebuilt without TCP repair (not supported yet)",
+					  d->pid, tfd, desc, ti.tcpi_unacked);
+		e->state = INET_SK_STATE__INET_SK_LISTEN;
+		e->has_backlog = true;
+		e->backlog = ti.tcpi_sacked;
+		return 0;
+	}
+	if (ti.tcpi_state != TCPS_CLOSE)
+		return refuse_connection(d, tfd, fd, e, ti.tcpi_state);
+	/*
+	 * Segment counts (Linux 4.2) stay zero until a connection is tried and are zeroed when
+	 * it fails or is undone (tcp_disconnect()): a socket that had a connection and lost it
+	 * to a reset or a close keeps them, and reads and writes differently from a new one.
+	 */
+	if (ti.tcpi_segs_out || ti.tcpi_segs_in)
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: fd %d: %s: its connection failed or was closed; such sockets are not supported yet",
+				  d->pid, tfd, desc);
+	e->state = INET_SK_STATE__INET_SK_CLOSED;
+	return 0;
+}
+
+/*
+ * bind() to an IPv6 address other than the any or a v4-mapped one sets IPV6_V6ONLY
+ * (inet6_bind()); connect() choosing the local address does not. A connected socket with such
+ * an address but without IPV6_V6ONLY got it from connect(): keep only the port to bind, and
+ * let connect() choose the address again at restore.
+ */
+static void drop_implicit_v6_addr(int fd, InetSkEntry *e)
+{
+	const struct in6_addr *a = (const struct in6_addr *)(const void *)e->addr.data;
+	socklen_t len = sizeof(int);
+	int v6only = 1;
+
+	if (e->family != AF_INET6 || !e->has_addr || IN6_IS_ADDR_V4MAPPED(a) ||
+	    IN6_IS_ADDR_UNSPECIFIED(a))
+		return;
+	if (getsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &v6only, &len) < 0 || v6only)
+		return;
+	memset(e->addr.data, 0, e->addr.len);
+	e->has_scope_id = false;
+	e->scope_id = 0;
+}
+
+static int dump_udp_state(struct dump_ctx *d, int tfd, int fd, InetSkEntry *e)
+{
+	union inet_sa sa;
+	socklen_t len = sizeof(sa);
+	const void *a;
+	int r;
+
+	e->has_state = true;
+	e->state = INET_SK_STATE__INET_SK_CLOSED;
+	memset(&sa, 0, sizeof(sa));
+	r = getpeername(fd, &sa.sa, &len) < 0 ? -errno : 0;
+	if (r == -ENOTCONN)
+		return 0;
+	if (r < 0 || sa.sa.sa_family != e->family)
+		return pr_err_errno(r ? r : -EAFNOSUPPORT,
+				    "task %d: fd %d: can't read the peer's address", d->pid, tfd);
+	e->state = INET_SK_STATE__INET_SK_CONNECTED;
+	e->has_peer_port = true;
+	a = sa_addr(&sa, e->family, &e->peer_port);
+	set_bytes(&e->peer_addr, a, addr_len(e->family));
+	e->has_peer_addr = true;
+	if (e->family == AF_INET6 && sa.in6.sin6_scope_id) {
+		e->has_peer_scope_id = true;
+		e->peer_scope_id = sa.in6.sin6_scope_id;
+	}
+	drop_implicit_v6_addr(fd, e);
+	return 0;
+}
+
+/*
+ * What the kernel holds for the socket that getsockopt() can't give back: a filter, queued
+ * data (datagrams, errors, corked data) and option memory (multicast memberships, IP
+ * options, TCP MD5 keys). A new socket has none, so any of it is refused.
+ */
+static int check_unreadable(struct dump_ctx *d, int tfd, int fd, const InetSkEntry *e)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = 0;
+	char desc[DESC_MAX];
+	int r;
+
+	describe(desc, e);
+	/* SO_GET_FILTER (Linux 3.8) with no room gives a classic filter's length; eBPF: EACCES. */
+	r = getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &len);
+	if ((r < 0 && errno == EACCES) || (r == 0 && len))
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: fd %d: %s: socket filters are not supported yet", d->pid,
+				  tfd, desc);
+	memset(mem, 0, sizeof(mem));
+	len = sizeof(mem);
+	/* SO_MEMINFO: Linux 4.12. */
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+		return pr_err_errno(-errno, "task %d: fd %d: can't read SO_MEMINFO", d->pid, tfd);
+	if (mem[SK_MEMINFO_RMEM_ALLOC])
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: fd %d: %s: received datagrams or errors are queued (%u bytes); queued data is not supported yet",
+				  d->pid, tfd, desc, mem[SK_MEMINFO_RMEM_ALLOC]);
+	if (mem[SK_MEMINFO_WMEM_ALLOC] || mem[SK_MEMINFO_WMEM_QUEUED])
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: fd %d: %s: data waits to be sent (%u bytes); queued data is not supported yet",
+				  d->pid, tfd, desc,
+				  mem[SK_MEMINFO_WMEM_ALLOC] + mem[SK_MEMINFO_WMEM_QUEUED]);
+	if (mem[SK_MEMINFO_OPTMEM])
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: fd %d: %s: holds %u bytes of option state that can't be read back (multicast memberships, IP options, TCP MD5 keys); not supported yet",
+				  d->pid, tfd, desc, mem[SK_MEMINFO_OPTMEM]);
+	return 0;
 }
 
 static int inet_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 		     const char *link)
 {
-	(void)f;
-	(void)fd;
+	InetSkEntry *e = f->inet_sk = xzalloc(sizeof(*e));
+	char desc[DESC_MAX];
+	int r;
+
 	(void)st;
-	return files_refuse(d, tfd, link, "sockets of this family are not supported yet");
+	inet_sk_entry__init(e);
+	r = dump_kind(d, tfd, fd, link, e);
+	if (r == 0)
+		r = dump_local(d, tfd, fd, e);
+	if (r == 0)
+		r = e->protocol == IPPROTO_TCP ? dump_tcp_state(d, tfd, fd, e) :
+						 dump_udp_state(d, tfd, fd, e);
+	if (r == 0)
+		r = check_unreadable(d, tfd, fd, e);
+	if (r == 0)
+		r = dump_opts(d, tfd, fd, e);
+	if (r == 0 && e->state == INET_SK_STATE__INET_SK_LISTEN)
+		pr_debug("task %d: fd %d: %s, listening, backlog %u", d->pid, tfd,
+			 describe(desc, e), e->backlog);
+	else if (r == 0)
+		pr_debug("task %d: fd %d: %s%s", d->pid, tfd, describe(desc, e),
+			 e->state == INET_SK_STATE__INET_SK_CONNECTED ? ", connected" : "");
+	return r;
+}
+
+/* ---- restore */
+
+static const char *check_addr(uint32_t family, bool has_addr, const ProtobufCBinaryData *addr,
+			      bool has_port, uint32_t port)
+{
+	if (!has_addr || !has_port || addr->len != addr_len(family) || port > 65535)
+		return "bad address";
+	return NULL;
+}
+
+static const char *check_entry(const InetSkEntry *e)
+{
+	if (!e->has_family || (e->family != AF_INET && e->family != AF_INET6))
+		return "bad family";
+	if (!e->has_type || !e->has_protocol ||
+	    !((e->type == SOCK_STREAM && e->protocol == IPPROTO_TCP) ||
+	      (e->type == SOCK_DGRAM && e->protocol == IPPROTO_UDP)))
+		return "bad type or protocol";
+	if (e->has_addr && check_addr(e->family, e->has_addr, &e->addr, e->has_port, e->port))
+		return "bad address";
+	switch (e->state) {
+	case INET_SK_STATE__INET_SK_CLOSED:
+		return NULL;
+	case INET_SK_STATE__INET_SK_LISTEN:
+		if (e->protocol != IPPROTO_TCP || !e->has_backlog || e->backlog > INT32_MAX)
+			return "bad listener";
+		return NULL;
+	case INET_SK_STATE__INET_SK_CONNECTED:
+		if (e->protocol != IPPROTO_UDP || !e->has_addr || !e->peer_port ||
+		    check_addr(e->family, e->has_peer_addr, &e->peer_addr, e->has_peer_port,
+			       e->peer_port))
+			return "bad peer";
+		return NULL;
+	default:
+		return "bad state";
+	}
+}
+
+static int check_opts(const FileEntry *f, const InetSkOpts *opts)
+{
+	if (!opts)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(inet_opts); i++) {
+		const struct inet_opt *o = &inet_opts[i];
+		int64_t v = opt_value(opts, o);
+
+		if (opt_present(opts, o) && (v < o->min || v > o->max))
+			return pr_err_ret(-EINVAL,
+					  "image 'files.img': file %lu: socket option %s is out of range",
+					  (unsigned long)f->id, o->name);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(inet_str_opts); i++) {
+		const struct inet_str_opt *o = &inet_str_opts[i];
+		const char *s = str_opt_value(opts, o);
+
+		if (s && strlen(s) > o->max)
+			return pr_err_ret(-EINVAL,
+					  "image 'files.img': file %lu: socket option %s is too long",
+					  (unsigned long)f->id, o->name);
+	}
+	return 0;
 }
 
 static int inet_prepare(struct rst_ctx *r, const FileEntry *f)
 {
+	const char *why = f->inet_sk ? check_entry(f->inet_sk) : "no socket entry";
+
 	(void)r;
-	return pr_err_ret(-EOPNOTSUPP, "image 'files.img': file %lu: sockets of this family are not supported yet",
-			  (unsigned long)f->id);
+	if (why)
+		return pr_err_ret(-EINVAL,
+				  "image 'files.img': file %lu: inet socket is corrupt (%s)",
+				  (unsigned long)f->id, why);
+	return check_opts(f, f->inet_sk->opts);
+}
+
+/* setsockopt() in the puppet; the value goes through the scratch area. */
+static int remote_setsockopt(struct rst_ctx *r, int fd, int level, int optname, const void *val,
+			     socklen_t len)
+{
+	uint64_t addr;
+	int rr = puppet_put(&r->pup, 0, val, len, &addr);
+
+	if (rr < 0)
+		return rr;
+	return (int)puppet_sys(&r->pup, SYS_setsockopt, (uint64_t)fd, (uint64_t)level,
+			       (uint64_t)optname, addr, len);
+}
+
+static int restore_opt(struct rst_ctx *r, int fd, const struct inet_opt *o, int64_t v,
+		       const char *desc)
+{
+	union opt_val val;
+	int optname = o->optname, a;
+
+	memset(&val, 0, sizeof(val));
+	if (o->kind == OPT_BUF) {
+		/*
+		 * getsockopt() gave twice the value set. The FORCE variant (CAP_NET_ADMIN) is
+		 * not capped by net.core.[rw]mem_max, which the original may have got past too.
+		 */
+		val.i = (int)(v / 2);
+		optname = o->optname == SO_RCVBUF ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+	} else if (o->kind == OPT_TIMEO) {
+		val.tv.tv_sec = (time_t)(v / 1000000);
+		val.tv.tv_usec = (suseconds_t)(v % 1000000);
+	} else if (o->kind == OPT_LINGER) {
+		val.l.l_onoff = 1;
+		val.l.l_linger = (int)v;
+	} else {
+		val.i = (int)v;
+	}
+	a = remote_setsockopt(r, fd, o->level, optname, &val, opt_len(o));
+	if (a == -EPERM && o->kind == OPT_BUF)
+		a = remote_setsockopt(r, fd, o->level, o->optname, &val, opt_len(o));
+	if (a < 0)
+		return pr_err_errno(a, "task %d: %s: can't set %s to %lld", r->pup.pid, desc,
+				    o->name, (long long)v);
+	return 0;
+}
+
+static int restore_opts(struct rst_ctx *r, int fd, const InetSkOpts *opts, const char *desc)
+{
+	int rr;
+
+	if (!opts)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(inet_opts); i++) {
+		if (!opt_present(opts, &inet_opts[i]))
+			continue;
+		rr = restore_opt(r, fd, &inet_opts[i], opt_value(opts, &inet_opts[i]), desc);
+		if (rr < 0)
+			return rr;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(inet_str_opts); i++) {
+		const struct inet_str_opt *o = &inet_str_opts[i];
+		const char *s = str_opt_value(opts, o);
+
+		if (!s)
+			continue;
+		/* An interface name is taken with its NUL, an algorithm name without. */
+		rr = remote_setsockopt(r, fd, o->level, o->optname, s,
+				       (socklen_t)(strlen(s) + (o->optname == SO_BINDTODEVICE)));
+		if (rr < 0)
+			return pr_err_errno(rr, "task %d: %s: can't set %s to '%s'", r->pup.pid,
+					    desc, o->name, s);
+	}
+	return 0;
+}
+
+/* bind(), listen() or connect() in the puppet with the image's address. */
+static int remote_addr_call(struct rst_ctx *r, long nr, int fd, uint32_t family,
+			    const ProtobufCBinaryData *addr, uint32_t port, uint32_t scope)
+{
+	union inet_sa sa;
+	socklen_t len = sa_join(family, addr, port, scope, &sa);
+	uint64_t raddr;
+	int rr = puppet_put(&r->pup, 0, &sa, len, &raddr);
+
+	if (rr < 0)
+		return rr;
+	return (int)puppet_sys(&r->pup, nr, (uint64_t)fd, raddr, len);
+}
+
+/* Bind, then listen or connect as the socket did. */
+static int restore_state(struct rst_ctx *r, int fd, const InetSkEntry *e, const char *desc)
+{
+	char peer[ADDR_TEXT_MAX];
+	int a;
+
+	if (e->has_addr) {
+		a = remote_addr_call(r, SYS_bind, fd, e->family, &e->addr, e->port, e->scope_id);
+		/* TIME_WAIT connections hold a port against a listener without SO_REUSEADDR. */
+		if (a == -EADDRINUSE && e->protocol == IPPROTO_TCP)
+			return pr_err_errno(a, "task %d: %s: can't bind: another socket has the address, or connections of the dumped process linger in TIME_WAIT on it",
+					    r->pup.pid, desc);
+		if (a < 0)
+			return pr_err_errno(a, "task %d: %s: can't bind", r->pup.pid, desc);
+	}
+	if (e->state == INET_SK_STATE__INET_SK_LISTEN) {
+		a = (int)puppet_sys(&r->pup, SYS_listen, (uint64_t)fd, e->backlog);
+		if (a < 0)
+			return pr_err_errno(a, "task %d: %s: can't listen", r->pup.pid, desc);
+	}
+	if (e->state == INET_SK_STATE__INET_SK_CONNECTED) {
+		a = remote_addr_call(r, SYS_connect, fd, e->family, &e->peer_addr, e->peer_port,
+				     e->peer_scope_id);
+		if (a < 0)
+			return pr_err_errno(a, "task %d: %s: can't connect to %s", r->pup.pid, desc,
+					    addr_text(peer, e->family, e->peer_addr.data,
+						      e->peer_port));
+	}
+	return 0;
 }
 
 static int inet_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_fd)
 {
-	(void)flags;
-	(void)ret_fd;
-	return inet_prepare(r, f);
+	const InetSkEntry *e = f->inet_sk;
+	char desc[DESC_MAX];
+	long fd;
+	int rr;
+
+	describe(desc, e);
+	fd = puppet_sys(&r->pup, SYS_socket, e->family,
+			e->type | ((flags & O_NONBLOCK) ? SOCK_NONBLOCK : 0), e->protocol);
+	if (fd < 0)
+		return pr_err_errno((int)fd, "task %d: %s: can't create the socket", r->pup.pid,
+				    desc);
+	/* Options first: some (IPV6_V6ONLY, SO_REUSE*, IP_FREEBIND) must precede bind(). */
+	rr = restore_opts(r, (int)fd, e->opts, desc);
+	if (rr == 0)
+		rr = restore_state(r, (int)fd, e, desc);
+	if (rr < 0) {
+		puppet_sys(&r->pup, SYS_close, (uint64_t)fd);
+		return rr;
+	}
+	*ret_fd = (int)fd;
+	return 0;
 }
 
 const struct file_ops inet_file_ops = {

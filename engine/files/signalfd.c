@@ -1,11 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* signalfd: the set of signals it reads. */
+/*
+ * signalfd: the set of signals it reads. The signals themselves are pending in the task and
+ * come back with its pending signals; a signalfd holds no queue of its own.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "engine/files.h"
+
+/* An fdinfo file is a few short lines. */
+#define FDINFO_MAX 4096
+/* The kernel's sigset_t: 64 signals on x86-64. */
+#define KSIGSET_SIZE 8
 
 static bool signalfd_match(int fd, const struct stat *st, const char *link)
 {
@@ -14,27 +27,71 @@ static bool signalfd_match(int fd, const struct stat *st, const char *link)
 	return files_anon_inode_is(link, "signalfd");
 }
 
-static int signalfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
-		         const char *link)
+/* The text after "KEY" and its blanks on the line of fdinfo @buf that starts with it. */
+static const char *fdinfo_value(const char *buf, const char *key)
 {
-	(void)f;
+	size_t n = strlen(key);
+
+	for (const char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, n))
+			return l + n + strspn(l + n, " \t");
+	return NULL;
+}
+
+static int signalfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
+			 const char *link)
+{
+	SignalfdEntry *e = f->signalfd = xzalloc(sizeof(*e));
+	_cleanup_free_ char *info = NULL;
+	char path[64];
+	uint64_t mask;
+	int r;
+
 	(void)fd;
 	(void)st;
-	return files_refuse(d, tfd, link, "signalfds are not supported yet");
+	(void)link;
+	signalfd_entry__init(e);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, tfd);
+	r = read_file_at(AT_FDCWD, path, FDINFO_MAX, &info, NULL);
+	if (r < 0)
+		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, tfd, path);
+	/* "sigmask:" is the set the signalfd reads, in hex, bit N-1 for signal N (Linux 3.8). */
+	if (parse_u64(fdinfo_value(info, "sigmask:"), 16, &mask) < 0)
+		return pr_err_ret(-EINVAL, "task %d: fd %d: '%s' has no sigmask", d->pid, tfd, path);
+	e->has_mask = true;
+	e->mask = mask;
+	pr_debug("task %d: fd %d: signalfd mask %#lx", d->pid, tfd, (unsigned long)mask);
+	return 0;
 }
 
 static int signalfd_prepare(struct rst_ctx *r, const FileEntry *f)
 {
 	(void)r;
-	return pr_err_ret(-EOPNOTSUPP, "image 'files.img': file %lu: signalfds are not supported yet",
-			  (unsigned long)f->id);
+	/* Any 64-bit mask is valid: signalfd4 itself drops SIGKILL and SIGSTOP. */
+	if (!f->signalfd || !f->signalfd->has_mask)
+		return pr_err_ret(-EINVAL, "image 'files.img': signalfd file %lu is corrupt",
+				  (unsigned long)f->id);
+	return 0;
 }
 
 static int signalfd_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_fd)
 {
-	(void)flags;
-	(void)ret_fd;
-	return signalfd_prepare(r, f);
+	uint64_t mask = f->signalfd->mask, addr, sfd_flags = SFD_CLOEXEC;
+	long fd;
+	int rr;
+
+	if (flags & O_NONBLOCK)
+		sfd_flags |= SFD_NONBLOCK;
+	rr = puppet_put(&r->pup, 0, &mask, sizeof(mask), &addr);
+	if (rr < 0)
+		return rr;
+	/* signalfd4 (Linux 2.6.27) with fd -1 makes a new one. */
+	fd = puppet_sys(&r->pup, SYS_signalfd4, (uint64_t)-1, addr, KSIGSET_SIZE, sfd_flags);
+	if (fd < 0)
+		return pr_err_errno((int)fd, "task %d: signalfd file %lu: can't create it",
+				    r->pup.pid, (unsigned long)f->id);
+	*ret_fd = (int)fd;
+	return 0;
 }
 
 const struct file_ops signalfd_file_ops = {
