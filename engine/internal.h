@@ -118,6 +118,7 @@ struct rst_tree {
 	PipeDataEntry **pipe_data;
 	size_t nr_pipe_data;
 	int *copies; /* per file entry: cryo's copy of it, once some process has it open; or -1 */
+	int *ghosts; /* per file entry: cryo's fd of a deleted file recreated for the restore */
 	int xfer_local; /* cryo's end of the socket that hands fds to puppets */
 	int xfer_fd; /* the fd number of the other end in every puppet */
 	/* Shared anonymous memory objects made so far: cryo's fd of each. */

@@ -97,9 +97,11 @@ static int dump_vma_kind(struct dump_ctx *d, const struct proc_vma *v, VmaEntry 
 		e->shmid = v->ino;
 		return 0;
 	}
-	if (!v->path || v->path[0] != '/' || strstr(v->path, " (deleted)"))
+	/* A deleted file is fine (its contents go into the image); memfd and SysV shm are not. */
+	if (!v->path || v->path[0] != '/' || !strncmp(v->path, "/memfd:", 7) ||
+	    !strncmp(v->path, "/SYSV", 5))
 		return pr_err_ret(-EOPNOTSUPP,
-				  "task %d: mapping %lx-%lx of '%s': deleted or unnamed files are not supported yet",
+				  "task %d: mapping %lx-%lx of '%s': memfd, SysV shared memory and unnamed files are not supported yet",
 				  d->pid, (unsigned long)v->start, (unsigned long)v->end,
 				  v->path ? v->path : "?");
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;

@@ -49,6 +49,10 @@ static void rst_tree_free(struct rst_tree *t)
 		if (t->copies[i] >= 0)
 			close(t->copies[i]);
 	free(t->copies);
+	for (size_t i = 0; t->ghosts && i < t->nr_files; i++)
+		if (t->ghosts[i] >= 0)
+			close(t->ghosts[i]);
+	free(t->ghosts);
 	for (size_t i = 0; i < t->nr_shmem; i++)
 		close(t->shmem[i].fd);
 	free(t->shmem);

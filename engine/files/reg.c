@@ -184,23 +184,52 @@ static int make_ghost(const RegFileEntry *reg, char **ret_path)
 	return 0;
 }
 
+/*
+ * cryo's fd of deleted file @f, recreated once for the whole tree: every process that has it
+ * open or mapped reopens that same inode through /proc/CRYO/fd, so they share it as before.
+ */
+static int ghost_fd(struct rst_ctx *r, const FileEntry *f, int *ret)
+{
+	struct rst_tree *t = r->tree;
+	_cleanup_free_ char *path = NULL;
+	int rr, fd;
+
+	if (!t->ghosts) {
+		t->ghosts = xcalloc(t->nr_files, sizeof(*t->ghosts));
+		for (size_t i = 0; i < t->nr_files; i++)
+			t->ghosts[i] = -1;
+	}
+	if (t->ghosts[f->id - 1] < 0) {
+		rr = make_ghost(f->reg, &path);
+		if (rr < 0)
+			return rr;
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		rr = fd < 0 ? -errno : 0;
+		unlink(path);
+		if (rr < 0)
+			return pr_err_errno(rr, "deleted file '%s': can't reopen", f->reg->path);
+		t->ghosts[f->id - 1] = fd;
+	}
+	*ret = t->ghosts[f->id - 1];
+	return 0;
+}
+
 static int reg_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret_fd)
 {
-	_cleanup_free_ char *ghost = NULL;
 	const char *path = f->reg->path;
+	char via[64];
 	int fd, rr;
 	long a;
 
 	flags &= ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | O_NOCTTY);
 	if (f->reg->deleted) {
-		rr = make_ghost(f->reg, &ghost);
+		rr = ghost_fd(r, f, &fd);
 		if (rr < 0)
 			return rr;
-		path = ghost;
+		snprintf(via, sizeof(via), "/proc/%d/fd/%d", getpid(), fd);
+		path = via;
 	}
 	rr = files_remote_openat(r, path, flags, 0, &fd);
-	if (ghost)
-		unlink(ghost);
 	if (rr < 0)
 		return rr;
 	if (f->pos) {
