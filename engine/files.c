@@ -17,7 +17,7 @@
 #define FILES_MAX 65536
 #define FDS_MAX (1 << 20)
 
-/* Every kind of file, in matching order: the first whose match() says yes takes the file. */
+/* Every kind of file, in matching order: the first that matches (match(), anon_inode) takes it. */
 static const struct file_ops *const kinds[] = {
 	&memfd_file_ops,   &reg_file_ops,      &chr_file_ops,	  &pipe_file_ops,
 	&fifo_file_ops,	   &eventfd_file_ops,  &signalfd_file_ops, &timerfd_file_ops,
@@ -116,7 +116,8 @@ int files_dump_path(struct dump_ctx *d, const char *link, pid_t pid, int fd, uin
 static const struct file_ops *classify(int fd, const struct stat *st, const char *link)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (kinds[i]->match(fd, st, link))
+		if (kinds[i]->match ? kinds[i]->match(fd, st, link)
+				    : files_anon_inode_is(link, kinds[i]->anon_inode))
 			return kinds[i];
 	return NULL;
 }

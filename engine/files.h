@@ -11,6 +11,8 @@ struct file_ops {
 	FileKind kind;
 	/* Is the file cryo holds as @fd, statted @st, whose fd link reads @link, of this kind? */
 	bool (*match)(int fd, const struct stat *st, const char *link);
+	/* Or, without .match: the anon_inode files whose link names this (files_anon_inode_is). */
+	const char *anon_inode;
 	/* Opened after every other kind: it refers to the task's other fds (epoll). */
 	bool late;
 	/*

@@ -304,33 +304,77 @@ void proc_status_free(struct proc_status *st)
 	st->ngroups = 0;
 }
 
-int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
+int proc_read_fdinfo(pid_t pid, int fd, char **ret_text)
 {
-	_cleanup_free_ char *buf = NULL;
-	char what[32], *save = NULL, *line;
-	int r, seen = 0;
+	char what[32];
 
 	snprintf(what, sizeof(what), "fdinfo/%d", fd);
-	r = proc_read(pid, what, PROC_SMALL_MAX, &buf);
+	return proc_read(pid, what, PROC_FDINFO_MAX, ret_text);
+}
+
+/* Where @key stands in @text: at its start, after a line break, or with @in_line after a blank. */
+static const char *find_key(const char *text, const char *key, bool in_line)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = text; p && (p = strstr(p, key)); p += n)
+		if (p == text || p[-1] == '\n' || (in_line && (p[-1] == ' ' || p[-1] == '\t')))
+			return p;
+	return NULL;
+}
+
+static const char *value_at(const char *p, const char *key)
+{
+	if (!p)
+		return NULL;
+	p += strlen(key);
+	return p + strspn(p, " \t");
+}
+
+const char *proc_fdinfo_value(const char *text, const char *key)
+{
+	return value_at(find_key(text, key, false), key);
+}
+
+int proc_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret)
+{
+	return parse_u64(proc_fdinfo_value(text, key), base, ret);
+}
+
+const char *proc_fdinfo_field(const char *line, const char *key)
+{
+	return value_at(find_key(line, key, true), key);
+}
+
+int proc_fdinfo_field_u64(const char *line, const char *key, int base, uint64_t *ret)
+{
+	return parse_u64(proc_fdinfo_field(line, key), base, ret);
+}
+
+int proc_parse_fdinfo_buf(const char *text, struct proc_fdinfo *ret)
+{
+	struct proc_fdinfo out = { 0 };
+	uint64_t flags;
+
+	if (proc_fdinfo_u64(text, "pos:", 10, &out.pos) < 0 ||
+	    proc_fdinfo_u64(text, "flags:", 8, &flags) < 0)
+		return -EINVAL;
+	out.flags = (uint32_t)flags;
+	/* Older kernels show no "ino:": 0 then. */
+	if (proc_fdinfo_u64(text, "ino:", 10, &out.ino) < 0)
+		out.ino = 0;
+	*ret = out;
+	return 0;
+}
+
+int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = proc_read_fdinfo(pid, fd, &text);
+
 	if (r < 0)
 		return r;
-	memset(ret, 0, sizeof(*ret));
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		uint64_t v;
-
-		if (!strncmp(line, "pos:", 4) && parse_u64(line + 4 + strspn(line + 4, " \t"), 10, &v) == 0) {
-			ret->pos = v;
-			seen |= 1;
-		} else if (!strncmp(line, "flags:", 6) &&
-			   parse_u64(line + 6 + strspn(line + 6, " \t"), 8, &v) == 0) {
-			ret->flags = (uint32_t)v;
-			seen |= 2;
-		} else if (!strncmp(line, "ino:", 4) &&
-			   parse_u64(line + 4 + strspn(line + 4, " \t"), 10, &v) == 0) {
-			ret->ino = v;
-		}
-	}
-	return seen == 3 ? 0 : -EINVAL;
+	return proc_parse_fdinfo_buf(text, ret);
 }
 
 static int parse_notify(const char *s, struct proc_timer *t)

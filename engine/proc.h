@@ -82,7 +82,32 @@ struct proc_fdinfo {
 	uint64_t ino;
 };
 
+/* pos, flags (octal) and ino of fdinfo text @text; ino is 0 where the kernel shows none. */
+int proc_parse_fdinfo_buf(const char *text, struct proc_fdinfo *ret);
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
+
+/*
+ * Most bytes of /proc/PID/fdinfo/FD read: an epoll, inotify or fanotify lists a line of up to
+ * a few hundred bytes for each watch, and a process may hold hundreds of thousands of them.
+ */
+#define PROC_FDINFO_MAX (64u << 20)
+
+/* The text of /proc/@pid/fdinfo/@fd, NUL-terminated. */
+int proc_read_fdinfo(pid_t pid, int fd, char **ret_text);
+/*
+ * The value of the line of fdinfo text @text that starts with @key ("pos:", "eventfd-count:"):
+ * what follows @key and its blanks, up to the end of the text. NULL if no line starts so.
+ */
+const char *proc_fdinfo_value(const char *text, const char *key);
+/* The number in @base on the line that starts with @key: -EINVAL if none, or not a number. */
+int proc_fdinfo_u64(const char *text, const char *key, int base, uint64_t *ret);
+/*
+ * The same for one line of "key:value" fields separated by blanks, as epoll and inotify list
+ * their watches ("tfd: 5 events: 19 data: 0 pos:0 ino:..."): @key at the start of @line or
+ * after a blank.
+ */
+const char *proc_fdinfo_field(const char *line, const char *key);
+int proc_fdinfo_field_u64(const char *line, const char *key, int base, uint64_t *ret);
 
 struct proc_timer {
 	int id;

@@ -138,11 +138,12 @@ static int restore_itimers(struct rst_ctx *r)
 {
 	for (size_t i = 0; i < r->task->n_itimers; i++) {
 		const ItimerEntry *e = r->task->itimers[i];
+		/* Caught as it expired, a periodic timer reads 0 left; 0 would disarm it. */
+		uint64_t value = e->value_us ? e->value_us : MIN(e->interval_us, 1);
 		struct itimerval it = {
 			.it_interval = { (time_t)(e->interval_us / 1000000),
 					 (suseconds_t)(e->interval_us % 1000000) },
-			.it_value = { (time_t)(e->value_us / 1000000),
-				      (suseconds_t)(e->value_us % 1000000) },
+			.it_value = { (time_t)(value / 1000000), (suseconds_t)(value % 1000000) },
 		};
 		uint64_t addr;
 		long a;
@@ -201,15 +202,17 @@ static int create_posix_timer(struct rst_ctx *r, const PosixTimerEntry *e, bool 
 
 static int arm_posix_timer(struct rst_ctx *r, const PosixTimerEntry *e)
 {
+	/* Caught as it expired, a periodic timer reads 0 left; 0 would disarm it. */
+	uint64_t value = e->value_ns ? e->value_ns : MIN(e->interval_ns, 1);
 	struct itimerspec its = {
 		.it_interval = { (time_t)(e->interval_ns / NS), (long)(e->interval_ns % NS) },
-		.it_value = { (time_t)(e->value_ns / NS), (long)(e->value_ns % NS) },
+		.it_value = { (time_t)(value / NS), (long)(value % NS) },
 	};
 	uint64_t addr;
 	long a;
 	int rr;
 
-	if (!e->value_ns)
+	if (!value)
 		return 0;
 	rr = puppet_put(&r->pup, 0, &its, sizeof(its), &addr);
 	if (rr < 0)

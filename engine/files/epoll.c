@@ -26,8 +26,6 @@
 
 /* Most watches of one epoll in an image. */
 #define EPOLL_TFDS_MAX 65536
-/* Largest fdinfo read: a watch is a line of under 100 bytes. */
-#define EPOLL_FDINFO_MAX (16u << 20)
 /* Deepest chain of epolls watching epolls opened; the kernel allows 4 (EP_MAX_NESTS). */
 #define EPOLL_NEST_MAX 8
 /* Most fds of the owner's table read at prepare, as files.c reads it. */
@@ -40,17 +38,6 @@
 /* Every event a file may report, to make a disarmed EPOLLONESHOT watch fire. */
 #define EP_ALL_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | \
 		       EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP)
-
-/* The number after " @key" in fdinfo @line, in @base. */
-static int field_u64(const char *line, const char *key, int base, uint64_t *ret)
-{
-	size_t n = strlen(key);
-
-	for (const char *p = line; (p = strstr(p, key)); p += n)
-		if (p == line || p[-1] == ' ' || p[-1] == '\t')
-			return parse_u64(p + n + strspn(p + n, " \t"), base, ret);
-	return -EINVAL;
-}
 
 static bool is_disarmed(const EpollTfdEntry *t)
 {
@@ -92,8 +79,10 @@ static int add_tfd(struct dump_ctx *d, EpollEntry *ep, int efd, const char *line
 	int r;
 
 	epoll_tfd_entry__init(t);
-	if (field_u64(line, "tfd:", 10, &tfd) || field_u64(line, "events:", 16, &events) ||
-	    field_u64(line, "data:", 16, &data) || tfd > INT32_MAX || events > UINT32_MAX)
+	if (proc_fdinfo_field_u64(line, "tfd:", 10, &tfd) ||
+	    proc_fdinfo_field_u64(line, "events:", 16, &events) ||
+	    proc_fdinfo_field_u64(line, "data:", 16, &data) || tfd > INT32_MAX ||
+	    events > UINT32_MAX)
 		return pr_err_ret(-EINVAL, "task %d: fd %d: can't parse epoll fdinfo line '%s'",
 				  d->pid, efd, line);
 	if (ep->n_tfds >= EPOLL_TFDS_MAX)
@@ -111,19 +100,12 @@ static int add_tfd(struct dump_ctx *d, EpollEntry *ep, int efd, const char *line
 	return 0;
 }
 
-static bool epoll_match(int fd, const struct stat *st, const char *link)
-{
-	(void)fd;
-	(void)st;
-	return files_anon_inode_is(link, "eventpoll");
-}
-
 static int epoll_dump(struct dump_ctx *d, FileEntry *f, int fd, int efd, const struct stat *st,
 		      const char *link)
 {
 	EpollEntry *ep = f->epoll = xzalloc(sizeof(*ep));
 	_cleanup_free_ char *buf = NULL;
-	char path[64], *save = NULL, *line;
+	char *save = NULL, *line;
 	int r;
 
 	(void)fd;
@@ -132,10 +114,10 @@ static int epoll_dump(struct dump_ctx *d, FileEntry *f, int fd, int efd, const s
 	epoll_entry__init(ep);
 	ep->has_pid = true;
 	ep->pid = (uint32_t)d->pid;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, efd);
-	r = read_file_at(AT_FDCWD, path, EPOLL_FDINFO_MAX, &buf, NULL);
+	r = proc_read_fdinfo(d->pid, efd, &buf);
 	if (r < 0)
-		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, efd, path);
+		return pr_err_errno(r, "task %d: fd %d: can't read '/proc/%d/fdinfo/%d'",
+				    d->pid, efd, d->pid, efd);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "tfd:", 4))
 			continue;
@@ -436,7 +418,7 @@ static int epoll_open(struct rst_ctx *r, const FileEntry *f, int flags, int *ret
 
 const struct file_ops epoll_file_ops = {
 	.kind = FILE_KIND__FILE_EPOLL,
-	.match = epoll_match,
+	.anon_inode = "eventpoll",
 	/* Its watches name the task's fd numbers: opened once every other fd is in place. */
 	.late = true,
 	.dump = epoll_dump,

@@ -2,8 +2,6 @@
 /* eventfd: its counter and mode; EFD_NONBLOCK travels as O_NONBLOCK in file_entry.flags. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -14,26 +12,6 @@
 
 /* The largest value an eventfd counter holds (fs/eventfd.c: ULLONG_MAX - 1). */
 #define EVENTFD_COUNT_MAX (UINT64_MAX - 1)
-/* An fdinfo file is a few short lines. */
-#define FDINFO_MAX 4096
-
-static bool eventfd_match(int fd, const struct stat *st, const char *link)
-{
-	(void)fd;
-	(void)st;
-	return files_anon_inode_is(link, "eventfd");
-}
-
-/* The text after "KEY" and its blanks on the line of fdinfo @buf that starts with it. */
-static const char *fdinfo_value(const char *buf, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, n))
-			return l + n + strspn(l + n, " \t");
-	return NULL;
-}
 
 static int eventfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 			const char *link)
@@ -41,22 +19,21 @@ static int eventfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const
 	EventfdEntry *e = f->eventfd = xzalloc(sizeof(*e));
 	_cleanup_free_ char *info = NULL;
 	uint64_t count, sem;
-	char path[64];
 	int r;
 
 	(void)fd;
 	(void)st;
 	eventfd_entry__init(e);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, tfd);
-	r = read_file_at(AT_FDCWD, path, FDINFO_MAX, &info, NULL);
+	r = proc_read_fdinfo(d->pid, tfd, &info);
 	if (r < 0)
-		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, tfd, path);
+		return pr_err_errno(r, "task %d: fd %d: can't read '/proc/%d/fdinfo/%d'",
+				    d->pid, tfd, d->pid, tfd);
 	/* "eventfd-count:" is in hex (Linux 3.8). */
-	if (parse_u64(fdinfo_value(info, "eventfd-count:"), 16, &count) < 0)
-		return pr_err_ret(-EINVAL, "task %d: fd %d: '%s' has no eventfd-count", d->pid, tfd,
-				  path);
+	if (proc_fdinfo_u64(info, "eventfd-count:", 16, &count) < 0)
+		return pr_err_ret(-EINVAL, "task %d: fd %d: '/proc/%d/fdinfo/%d' has no eventfd-count",
+				  d->pid, tfd, d->pid, tfd);
 	/* EFD_SEMAPHORE is not a file flag: only fdinfo shows it, from Linux 6.5 on. */
-	if (parse_u64(fdinfo_value(info, "eventfd-semaphore:"), 10, &sem) < 0 || sem > 1)
+	if (proc_fdinfo_u64(info, "eventfd-semaphore:", 10, &sem) < 0 || sem > 1)
 		return files_refuse(d, tfd, link,
 				    "the kernel does not show the eventfd's mode in fdinfo (Linux 6.5)");
 	e->has_count = e->has_semaphore = true;
@@ -123,7 +100,7 @@ static int eventfd_open(struct rst_ctx *r, const FileEntry *f, int flags, int *r
 
 const struct file_ops eventfd_file_ops = {
 	.kind = FILE_KIND__FILE_EVENTFD,
-	.match = eventfd_match,
+	.anon_inode = "eventfd",
 	.dump = eventfd_dump,
 	.prepare = eventfd_prepare,
 	.open = eventfd_open,

@@ -28,7 +28,7 @@
 #define INOTIFY_WATCHES_MAX 65536
 /* Highest wd restored: the wds below it that are free cost two syscalls each. */
 #define INOTIFY_WD_MAX (1 << 20)
-/* Largest fdinfo or mountinfo read. */
+/* Largest mountinfo read. */
 #define INOTIFY_TEXT_MAX (16u << 20)
 /* A mask as fdinfo shows it: events, and IN_ONESHOT and IN_EXCL_UNLINK since Linux 5.19. */
 #define INOTIFY_MASK_OK (IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK)
@@ -49,28 +49,17 @@ struct mount_fd {
 	int fd;
 };
 
-/* The number after " @key" in fdinfo @line, in @base. */
-static int field_u64(const char *line, const char *key, int base, uint64_t *ret)
-{
-	size_t n = strlen(key);
-
-	for (const char *p = line; (p = strstr(p, key)); p += n)
-		if (p == line || p[-1] == ' ' || p[-1] == '\t')
-			return parse_u64(p + n + strspn(p + n, " \t"), base, ret);
-	return -EINVAL;
-}
-
 static int parse_handle(const char *line, struct watch *w)
 {
+	const char *hex = proc_fdinfo_field(line, "f_handle:");
 	uint64_t bytes, type;
-	const char *hex = strstr(line, " f_handle:");
 
 	/* No handle when the filesystem can't make one (or was busy): -ENODATA. */
-	if (field_u64(line, "fhandle-bytes:", 16, &bytes) || !hex)
+	if (proc_fdinfo_field_u64(line, "fhandle-bytes:", 16, &bytes) || !hex)
 		return -ENODATA;
-	if (field_u64(line, "fhandle-type:", 16, &type) || bytes > MAX_HANDLE_SZ || type > INT_MAX)
+	if (proc_fdinfo_field_u64(line, "fhandle-type:", 16, &type) || bytes > MAX_HANDLE_SZ ||
+	    type > INT_MAX)
 		return -EINVAL;
-	hex += strlen(" f_handle:");
 	if (strspn(hex, "0123456789abcdef") != bytes * 2 ||
 	    (hex[bytes * 2] && hex[bytes * 2] != ' '))
 		return -EINVAL;
@@ -90,9 +79,10 @@ static int parse_handle(const char *line, struct watch *w)
  */
 static int parse_watch(const char *line, struct watch *w)
 {
-	if (field_u64(line, "wd:", 16, &w->wd) || field_u64(line, "ino:", 16, &w->ino) ||
-	    field_u64(line, "sdev:", 16, &w->sdev) || field_u64(line, "mask:", 16, &w->mask) ||
-	    w->sdev > UINT32_MAX)
+	if (proc_fdinfo_field_u64(line, "wd:", 16, &w->wd) ||
+	    proc_fdinfo_field_u64(line, "ino:", 16, &w->ino) ||
+	    proc_fdinfo_field_u64(line, "sdev:", 16, &w->sdev) ||
+	    proc_fdinfo_field_u64(line, "mask:", 16, &w->mask) || w->sdev > UINT32_MAX)
 		return -EINVAL;
 	/* The kernel's dev_t has a 20-bit minor. */
 	w->dev = makedev(w->sdev >> 20, w->sdev & 0xfffff);
@@ -404,29 +394,22 @@ static int cmp_wd(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static bool inotify_match(int fd, const struct stat *st, const char *link)
-{
-	(void)fd;
-	(void)st;
-	return files_anon_inode_is(link, "inotify");
-}
-
 static int inotify_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 			const char *link)
 {
 	struct dump_state s = { .d = d, .tfd = tfd, .m = { .fd = -1 } };
 	_cleanup_free_ char *buf = NULL;
-	char path[64], *save = NULL, *line;
+	char *save = NULL, *line;
 	int r, queued = 0;
 
 	(void)st;
 	(void)link;
 	s.in = f->inotify = xzalloc(sizeof(*s.in));
 	inotify_entry__init(s.in);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, tfd);
-	r = read_file_at(AT_FDCWD, path, INOTIFY_TEXT_MAX, &buf, NULL);
+	r = proc_read_fdinfo(d->pid, tfd, &buf);
 	if (r < 0)
-		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, tfd, path);
+		return pr_err_errno(r, "task %d: fd %d: can't read '/proc/%d/fdinfo/%d'",
+				    d->pid, tfd, d->pid, tfd);
 	for (line = strtok_r(buf, "\n", &save); r == 0 && line; line = strtok_r(NULL, "\n", &save))
 		if (!strncmp(line, "inotify ", 8))
 			r = add_watch(&s, line);
@@ -577,7 +560,7 @@ static int inotify_open(struct rst_ctx *r, const FileEntry *f, int flags, int *r
 
 const struct file_ops inotify_file_ops = {
 	.kind = FILE_KIND__FILE_INOTIFY,
-	.match = inotify_match,
+	.anon_inode = "inotify",
 	.dump = inotify_dump,
 	.prepare = inotify_prepare,
 	.open = inotify_open,

@@ -5,8 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -15,35 +13,14 @@
 #include "common/util.h"
 #include "engine/files.h"
 
-/* An fdinfo file is a few short lines. */
-#define FDINFO_MAX 4096
 /* The kernel's sigset_t: 64 signals on x86-64. */
 #define KSIGSET_SIZE 8
-
-static bool signalfd_match(int fd, const struct stat *st, const char *link)
-{
-	(void)fd;
-	(void)st;
-	return files_anon_inode_is(link, "signalfd");
-}
-
-/* The text after "KEY" and its blanks on the line of fdinfo @buf that starts with it. */
-static const char *fdinfo_value(const char *buf, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, n))
-			return l + n + strspn(l + n, " \t");
-	return NULL;
-}
 
 static int signalfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, const struct stat *st,
 			 const char *link)
 {
 	SignalfdEntry *e = f->signalfd = xzalloc(sizeof(*e));
 	_cleanup_free_ char *info = NULL;
-	char path[64];
 	uint64_t mask;
 	int r;
 
@@ -51,13 +28,14 @@ static int signalfd_dump(struct dump_ctx *d, FileEntry *f, int fd, int tfd, cons
 	(void)st;
 	(void)link;
 	signalfd_entry__init(e);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, tfd);
-	r = read_file_at(AT_FDCWD, path, FDINFO_MAX, &info, NULL);
+	r = proc_read_fdinfo(d->pid, tfd, &info);
 	if (r < 0)
-		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, tfd, path);
+		return pr_err_errno(r, "task %d: fd %d: can't read '/proc/%d/fdinfo/%d'",
+				    d->pid, tfd, d->pid, tfd);
 	/* "sigmask:" is the set the signalfd reads, in hex, bit N-1 for signal N (Linux 3.8). */
-	if (parse_u64(fdinfo_value(info, "sigmask:"), 16, &mask) < 0)
-		return pr_err_ret(-EINVAL, "task %d: fd %d: '%s' has no sigmask", d->pid, tfd, path);
+	if (proc_fdinfo_u64(info, "sigmask:", 16, &mask) < 0)
+		return pr_err_ret(-EINVAL, "task %d: fd %d: '/proc/%d/fdinfo/%d' has no sigmask",
+				  d->pid, tfd, d->pid, tfd);
 	e->has_mask = true;
 	e->mask = mask;
 	pr_debug("task %d: fd %d: signalfd mask %#lx", d->pid, tfd, (unsigned long)mask);
@@ -96,7 +74,7 @@ static int signalfd_open(struct rst_ctx *r, const FileEntry *f, int flags, int *
 
 const struct file_ops signalfd_file_ops = {
 	.kind = FILE_KIND__FILE_SIGNALFD,
-	.match = signalfd_match,
+	.anon_inode = "signalfd",
 	.dump = signalfd_dump,
 	.prepare = signalfd_prepare,
 	.open = signalfd_open,

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,8 +35,6 @@
 #endif
 
 #define NS 1000000000ULL
-/* An fdinfo file is a few short lines. */
-#define FDINFO_MAX 4096
 /* Flags timerfd_settime knows (fs/timerfd.c TFD_SETTIME_FLAGS). */
 #define SETTIME_FLAGS (TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)
 /* Scratch offsets in the puppet. */
@@ -50,13 +47,6 @@ struct tfd_state {
 	uint64_t clock, ticks, flags, value_ns, interval_ns;
 };
 
-static bool timerfd_match(int fd, const struct stat *st, const char *link)
-{
-	(void)fd;
-	(void)st;
-	return files_anon_inode_is(link, "timerfd");
-}
-
 static bool clock_is_realtime(uint64_t clock)
 {
 	return clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_ALARM;
@@ -66,17 +56,6 @@ static bool clock_is_known(uint64_t clock)
 {
 	return clock_is_realtime(clock) || clock == CLOCK_MONOTONIC || clock == CLOCK_BOOTTIME ||
 	       clock == CLOCK_BOOTTIME_ALARM;
-}
-
-/* The text after "KEY" and its blanks on the line of fdinfo @buf that starts with it. */
-static const char *fdinfo_value(const char *buf, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, n))
-			return l + n + strspn(l + n, " \t");
-	return NULL;
 }
 
 /* "(SEC, NSEC)" as fdinfo prints a time, in nanoseconds. */
@@ -97,11 +76,11 @@ static int parse_state(const char *buf, struct tfd_state *ret)
 {
 	struct tfd_state s = { 0 };
 
-	if (parse_u64(fdinfo_value(buf, "clockid:"), 10, &s.clock) < 0 ||
-	    parse_u64(fdinfo_value(buf, "ticks:"), 10, &s.ticks) < 0 ||
-	    parse_u64(fdinfo_value(buf, "settime flags:"), 8, &s.flags) < 0 ||
-	    parse_time(fdinfo_value(buf, "it_value:"), &s.value_ns) < 0 ||
-	    parse_time(fdinfo_value(buf, "it_interval:"), &s.interval_ns) < 0)
+	if (proc_fdinfo_u64(buf, "clockid:", 10, &s.clock) < 0 ||
+	    proc_fdinfo_u64(buf, "ticks:", 10, &s.ticks) < 0 ||
+	    proc_fdinfo_u64(buf, "settime flags:", 8, &s.flags) < 0 ||
+	    parse_time(proc_fdinfo_value(buf, "it_value:"), &s.value_ns) < 0 ||
+	    parse_time(proc_fdinfo_value(buf, "it_interval:"), &s.interval_ns) < 0)
 		return -EINVAL;
 	*ret = s;
 	return 0;
@@ -118,17 +97,17 @@ static int read_state(struct dump_ctx *d, int fd, int tfd, struct tfd_state *ret
 {
 	_cleanup_free_ char *info = NULL;
 	struct itimerspec its;
-	char path[64];
 	int r;
 
 	if (timerfd_gettime(fd, &its) < 0)
 		return pr_err_errno(-errno, "task %d: fd %d: can't read the timerfd", d->pid, tfd);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, tfd);
-	r = read_file_at(AT_FDCWD, path, FDINFO_MAX, &info, NULL);
+	r = proc_read_fdinfo(d->pid, tfd, &info);
 	if (r < 0)
-		return pr_err_errno(r, "task %d: fd %d: can't read '%s'", d->pid, tfd, path);
+		return pr_err_errno(r, "task %d: fd %d: can't read '/proc/%d/fdinfo/%d'",
+				    d->pid, tfd, d->pid, tfd);
 	if (parse_state(info, ret) < 0)
-		return pr_err_ret(-EINVAL, "task %d: fd %d: can't parse '%s'", d->pid, tfd, path);
+		return pr_err_ret(-EINVAL, "task %d: fd %d: can't parse '/proc/%d/fdinfo/%d'",
+				  d->pid, tfd, d->pid, tfd);
 	if (ret->interval_ns && !ret->value_ns)
 		ret->value_ns = ret->interval_ns;
 	return 0;
@@ -293,7 +272,7 @@ static int timerfd_open(struct rst_ctx *r, const FileEntry *f, int flags, int *r
 
 const struct file_ops timerfd_file_ops = {
 	.kind = FILE_KIND__FILE_TIMERFD,
-	.match = timerfd_match,
+	.anon_inode = "timerfd",
 	.dump = timerfd_dump,
 	.prepare = timerfd_prepare,
 	.open = timerfd_open,

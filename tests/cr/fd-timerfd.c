@@ -14,7 +14,7 @@
  * most 100 ms left, reads one expiration per 100 ms the process ran (not counting the time it
  * spent in the images, within one), and then one about every 100 ms. The one-shot and absmono
  * have no more time left than before the dump (and no less than that minus the time since), and
- * both stood still for the same time (within 10 ms) while the process was in the images. The
+ * both stood still for the same time (within 50 ms) while the process was in the images. The
  * disarmed one has none and reads EAGAIN; the expired one reads 1 and the ticks one 7, then
  * EAGAIN, with no time left; the wall one still expires at its wall-clock time (within 10 ms).
  * CRYO-TEST: cycles=2
@@ -41,6 +41,7 @@
 #define PERIOD (100 * MS)
 /* Timers that keep a deadline keep it to within this. */
 #define TOLERANCE (10 * MS)
+#define STOOD_TOLERANCE (50 * MS)
 
 struct tfd {
 	const char *name;
@@ -281,7 +282,8 @@ int main(int argc, char **argv)
 	stood = check_left(&oneshot);
 	stood_abs = check_left(&absmono);
 	test_msg("timers stood still for %lld ms while in the images", stood / MS);
-	if (llabs(stood_abs - stood) > TOLERANCE)
+	/* The two are read and armed a few remote syscalls apart, more under load. */
+	if (llabs(stood_abs - stood) > STOOD_TOLERANCE)
 		test_fail("absmono stood still for %lld ms, oneshot for %lld ms", stood_abs / MS,
 			  stood / MS);
 	check_wall(&wall, deadline);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness of the /proc text parsers (engine/proc.c): the input, NUL-terminated, is
- * given to each *_buf parser in a fresh copy (they cut it up in place). What a parser accepts
- * must hold its invariants; anything else must be a clean negative errno.
+ * given to each *_buf parser in a fresh copy (they cut it up in place), and to the fdinfo key
+ * lookups whole and line by line. What a parser accepts must hold its invariants; anything
+ * else must be a clean negative errno.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -86,11 +87,40 @@ static void fuzz_timers(const uint8_t *data, size_t size)
 	free(t);
 }
 
+/* Each line as a line of watch fields too, as epoll and inotify read theirs. */
+static void fuzz_fdinfo(const uint8_t *data, size_t size)
+{
+	_cleanup_free_ char *buf = text(data, size);
+	static const char *const keys[] = { "pos:", "flags:", "tfd:", "f_handle:",
+					    "settime flags:" };
+	struct proc_fdinfo fi;
+	char *save = NULL;
+	uint64_t v;
+
+	refused(proc_parse_fdinfo_buf(buf, &fi), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *s = proc_fdinfo_value(buf, keys[i]);
+
+		if (s && (s < buf || s > buf + size))
+			abort();
+		refused(proc_fdinfo_u64(buf, keys[i], 16, &v), -ERANGE);
+	}
+	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+			const char *s = proc_fdinfo_field(l, keys[i]);
+
+			if (s && (s < l || s > l + strlen(l)))
+				abort();
+			refused(proc_fdinfo_field_u64(l, keys[i], 10, &v), -ERANGE);
+		}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_smaps(data, size);
 	fuzz_stat(data, size);
 	fuzz_status(data, size);
 	fuzz_timers(data, size);
+	fuzz_fdinfo(data, size);
 	return 0;
 }

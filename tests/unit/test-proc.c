@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -563,6 +564,73 @@ static void test_timers_malformed(void)
 	}
 }
 
+/* ----------------------------------------------------------------- fdinfo */
+
+/* A timerfd's fdinfo: "settime flags:" must not pass for "flags:", nor the other way round. */
+static const char fdinfo_timerfd[] =
+	"settime flags:\t01\n"
+	"pos:\t0\n"
+	"flags:\t02004002\n"
+	"mnt_id:\t15\n"
+	"ino:\t1057\n"
+	"clockid: 1\n"
+	"ticks: 0\n"
+	"it_value: (0, 499999000)\n"
+	"it_interval: (1, 0)\n";
+
+static void test_fdinfo_lines(void)
+{
+	struct proc_fdinfo fi;
+	uint64_t v = 7;
+	const char *s;
+
+	CHECK(proc_fdinfo_u64(fdinfo_timerfd, "flags:", 8, &v) == 0 && v == 02004002,
+	      "fdinfo: \"flags:\" is the line that starts with it, in octal");
+	CHECK(proc_fdinfo_u64(fdinfo_timerfd, "settime flags:", 8, &v) == 0 && v == 1,
+	      "fdinfo: a key with a blank in it, on the first line");
+	s = proc_fdinfo_value(fdinfo_timerfd, "it_value:");
+	CHECK(s && !strncmp(s, "(0, 499999000)\n", 15), "fdinfo: a value's text, blanks skipped");
+	v = 7;
+	CHECK(proc_fdinfo_u64(fdinfo_timerfd, "value:", 10, &v) == -EINVAL && v == 7,
+	      "fdinfo: a key inside a line is not a line's key, result untouched");
+	CHECK(proc_fdinfo_u64(fdinfo_timerfd, "eventfd-count:", 16, &v) == -EINVAL &&
+		      !proc_fdinfo_value(fdinfo_timerfd, "sigmask:"),
+	      "fdinfo: a missing key");
+	CHECK(proc_fdinfo_u64("ticks: x\n", "ticks:", 10, &v) == -EINVAL, "fdinfo: not a number");
+	CHECK(proc_parse_fdinfo_buf(fdinfo_timerfd, &fi) == 0 && fi.pos == 0 &&
+		      fi.flags == 02004002 && fi.ino == 1057,
+	      "fdinfo: pos, flags and ino");
+	CHECK(proc_parse_fdinfo_buf("pos:\t5\nflags:\t02\n", &fi) == 0 && fi.pos == 5 &&
+		      fi.ino == 0,
+	      "fdinfo: no ino line is ino 0");
+	CHECK(proc_parse_fdinfo_buf("pos:\t5\n", &fi) == -EINVAL, "fdinfo: no flags is -EINVAL");
+}
+
+static void test_fdinfo_fields(void)
+{
+	static const char epoll[] = "tfd:        5 events:       19 data: ffffffffffffffff  pos:0 "
+				    "ino:1a sdev:d";
+	static const char inotify[] = "inotify wd:3 ino:4c0 sdev:800003 mask:800afce "
+				      "ignored_mask:0 fhandle-bytes:8 fhandle-type:1 "
+				      "f_handle:c004000000000000";
+	uint64_t tfd = 0, events = 0, data = 0, ino = 0, mask = 0;
+	const char *h = proc_fdinfo_field(inotify, "f_handle:");
+
+	CHECK(proc_fdinfo_field_u64(epoll, "tfd:", 10, &tfd) == 0 && tfd == 5 &&
+		      proc_fdinfo_field_u64(epoll, "events:", 16, &events) == 0 && events == 0x19 &&
+		      proc_fdinfo_field_u64(epoll, "data:", 16, &data) == 0 && data == UINT64_MAX &&
+		      proc_fdinfo_field_u64(epoll, "ino:", 16, &ino) == 0 && ino == 0x1a,
+	      "fdinfo fields: an epoll watch, the first field and ones after blanks");
+	CHECK(proc_fdinfo_field_u64(inotify, "mask:", 16, &mask) == 0 && mask == 0x800afce,
+	      "fdinfo fields: \"mask:\" is not the end of \"ignored_mask:\"");
+	CHECK(h && !strcmp(h, "c004000000000000"), "fdinfo fields: a field's text");
+	CHECK(proc_fdinfo_field_u64(inotify, "wd:", 16, &tfd) == 0 && tfd == 3,
+	      "fdinfo fields: a field after the line's first word");
+	CHECK(proc_fdinfo_field_u64(epoll, "counter:", 10, &tfd) == -EINVAL &&
+		      !proc_fdinfo_field(epoll, "f_handle:"),
+	      "fdinfo fields: a missing field");
+}
+
 /* ------------------------------------------------------------------- util */
 
 static void test_parse_u64(void)
@@ -771,6 +839,26 @@ static void test_live_fdinfo(void)
 	CHECK(r == -ENOENT, "live fdinfo: a closed fd is -ENOENT (r=%d)", r);
 }
 
+static void test_live_fdinfo_eventfd(void)
+{
+	_cleanup_close_ int fd = eventfd(0x2a, EFD_CLOEXEC | EFD_SEMAPHORE);
+	_cleanup_free_ char *text = NULL;
+	uint64_t count = 0, sem = 0;
+	int r;
+
+	if (fd < 0) {
+		CHECK(false, "live fdinfo: eventfd: %s", strerror(errno));
+		return;
+	}
+	r = proc_read_fdinfo(getpid(), fd, &text);
+	CHECK(r == 0 && proc_fdinfo_u64(text, "eventfd-count:", 16, &count) == 0 && count == 0x2a,
+	      "live fdinfo: an eventfd's counter (r=%d)", r);
+	if (r == 0 && proc_fdinfo_u64(text, "eventfd-semaphore:", 10, &sem) == 0)
+		CHECK(sem == 1, "live fdinfo: an eventfd's semaphore mode");
+	else
+		CHECK(true, "live fdinfo: # SKIP no eventfd-semaphore before Linux 6.5");
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -788,6 +876,8 @@ int main(int argc, char **argv)
 	test_timers_sample();
 	test_timers_edge();
 	test_timers_malformed();
+	test_fdinfo_lines();
+	test_fdinfo_fields();
 	test_parse_u64();
 	test_read_file_at();
 	test_live_smaps();
@@ -795,5 +885,6 @@ int main(int argc, char **argv)
 	test_live_status();
 	test_live_timers();
 	test_live_fdinfo();
+	test_live_fdinfo_eventfd();
 	return tap_done();
 }
