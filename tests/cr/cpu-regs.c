@@ -45,21 +45,6 @@ static void on_usr2(int sig)
 	regs.flag = 1;
 }
 
-static uint64_t splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-#define GPR_LOAD(reg, i) "mov %c[gi]+" #i "*8(%%rdi), %%" #reg "\n\t"
-#define GPR_STORE(reg, i) "mov %%" #reg ", %c[go]+" #i "*8(%%rdi)\n\t"
-#define GPRS(op)                                                                                   \
-	op(rax, 0) op(rbx, 1) op(rcx, 2) op(rdx, 3) op(rsi, 4) op(rbp, 5) op(r8, 6) op(r9, 7)      \
-	    op(r10, 8) op(r11, 9) op(r12, 10) op(r13, 11) op(r14, 12) op(r15, 13)
-#define IRP16 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
 #define IRP32                                                                                      \
 	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,"              \
 	"26,27,28,29,30,31\n\t"
@@ -80,22 +65,22 @@ static void load_spin_store(void)
 		     "je 3f\n\t"
 		     "cmpl $1, %c[lvl](%%rdi)\n\t"
 		     "je 2f\n\t"
-		     IRP16 "movdqu %c[vi]+\\i*64(%%rdi), %%xmm\\i\n\t.endr\n\t"
+		     TEST_IRP16 "movdqu %c[vi]+\\i*64(%%rdi), %%xmm\\i\n\t.endr\n\t"
 		     "jmp 4f\n"
 		     "2:\n\t"
-		     IRP16 "vmovdqu %c[vi]+\\i*64(%%rdi), %%ymm\\i\n\t.endr\n\t"
+		     TEST_IRP16 "vmovdqu %c[vi]+\\i*64(%%rdi), %%ymm\\i\n\t.endr\n\t"
 		     "jmp 4f\n"
 		     "3:\n\t"
 		     IRP32 "vmovdqu64 %c[vi]+\\i*64(%%rdi), %%zmm\\i\n\t.endr\n\t"
 		     IRP8 "kmovq %c[ki]+\\i*8(%%rdi), %%k\\i\n\t.endr\n"
 		     "4:\n\t"
-		     GPRS(GPR_LOAD)
+		     TEST_GPRS(TEST_GPR_LOAD)
 		     /* Spin until the SIGUSR2 handler sets the flag: the dump lands here. */
 		     "5:\n\t"
 		     "pause\n\t"
 		     "cmpl $0, %c[flag](%%rdi)\n\t"
 		     "je 5b\n\t"
-		     GPRS(GPR_STORE)
+		     TEST_GPRS(TEST_GPR_STORE)
 		     "stmxcsr %c[mxo](%%rdi)\n\t"
 		     "ldmxcsr %c[mxs](%%rdi)\n\t"
 		     "mov %c[rbp](%%rdi), %%rbp\n\t"
@@ -103,10 +88,10 @@ static void load_spin_store(void)
 		     "je 7f\n\t"
 		     "cmpl $1, %c[lvl](%%rdi)\n\t"
 		     "je 6f\n\t"
-		     IRP16 "movdqu %%xmm\\i, %c[vo]+\\i*64(%%rdi)\n\t.endr\n\t"
+		     TEST_IRP16 "movdqu %%xmm\\i, %c[vo]+\\i*64(%%rdi)\n\t.endr\n\t"
 		     "jmp 8f\n"
 		     "6:\n\t"
-		     IRP16 "vmovdqu %%ymm\\i, %c[vo]+\\i*64(%%rdi)\n\t.endr\n\t"
+		     TEST_IRP16 "vmovdqu %%ymm\\i, %c[vo]+\\i*64(%%rdi)\n\t.endr\n\t"
 		     "vzeroupper\n\t"
 		     "jmp 8f\n"
 		     "7:\n\t"
@@ -192,20 +177,20 @@ int main(int argc, char **argv)
 					 : regs.level == VEC_AVX  ? "ymm0-15"
 								  : "xmm0-15");
 	for (int i = 0; i < NGPR; i++)
-		regs.gpr_in[i] = splitmix(&seed);
+		regs.gpr_in[i] = test_splitmix(&seed);
 	for (int r = 0; r < 32; r++)
 		for (int q = 0; q < 8; q++) {
-			uint64_t v = splitmix(&seed);
+			uint64_t v = test_splitmix(&seed);
 
 			memcpy(regs.vec_in[r] + q * 8, &v, 8);
 		}
 	for (int k = 0; k < 8; k++)
-		regs.k_in[k] = splitmix(&seed);
+		regs.k_in[k] = test_splitmix(&seed);
 	/* Default 0x1f80 plus DAZ, flush-to-zero and round toward zero. */
 	regs.mxcsr_in = 0x1f80 | 0x0040 | 0x8000 | 0x6000;
 
 	tls_addr = tls_address();
-	*tls_addr = tls_value = splitmix(&seed);
+	*tls_addr = tls_value = test_splitmix(&seed);
 	get_bases(&fs, &gs, &fs_self);
 	if (fs_self != fs)
 		test_fail("%%fs:0 is %#lx, fs base %#lx", fs_self, fs);

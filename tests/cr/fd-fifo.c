@@ -23,17 +23,13 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib.h"
 
 #define BIG_PIPE (128 * 1024)
-#define KCMP_FILE 0
 
 struct fifo_fd {
 	const char *what;
@@ -120,113 +116,57 @@ static void drain(const char *what, int fd, const unsigned char *want, size_t le
 		test_fail("%s: the bytes read differ from those queued", what);
 }
 
-/* "pipe:[N]" becomes "pipe:[]": pipes are made anew by the restore. */
-static void mask_pipes(char *s)
-{
-	while ((s = strstr(s, "pipe:["))) {
-		char *end = strchr(s += 6, ']');
+/* ---- The child */
 
-		if (end)
-			memmove(s, end, strlen(end) + 1);
-	}
-}
-
-/* ---- The child: commands from the parent on cmd, a failure's reason back on rep. */
-
-static int cmd[2], rep[2];
 static const unsigned char child_probe[] = "written by the child";
 
-static __attribute__((noreturn, format(printf, 1, 2))) void child_fail(const char *fmt, ...)
-{
-	char why[256];
-	va_list ap;
+struct child_arg {
+	const struct fifo_fd *const *inherited;
+	size_t n;
+	const char *name;
+	const unsigned char *data;
+	size_t len;
+	int own;
+	struct test_fd_state own_was;
+};
 
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	if (write(rep[1], why, strlen(why)) < 0)
-		_exit(2);
-	_exit(1);
+/* The write end of FIFO a->name, opened by the child itself to queue the bytes of a->data. */
+static void child_prepare(void *arg)
+{
+	struct child_arg *a = arg;
+
+	a->own = open_fifo(a->name, O_WRONLY);
+	if (write(a->own, a->data, a->len) != (ssize_t)a->len)
+		test_child_fail("write: %s", strerror(errno));
+	test_fd_state(a->own, &a->own_was);
 }
 
-static void child_check(const struct fifo_fd *const *inherited, size_t n, int own,
-			const struct test_fd_state *own_was, size_t queued)
+/* a->inherited are the parent's, of which the last is a read end of FIFO a->name. */
+static void child_check(void *arg)
 {
+	const struct child_arg *a = arg;
+	const struct test_fd_state *own_was = &a->own_was;
+	const struct fifo_fd *const *inherited = a->inherited;
+	size_t n = a->n;
+	int own = a->own;
 	char link[PATH_MAX];
 	struct stat st, theirs;
 	int avail = -1;
 
 	for (size_t i = 0; i < n; i++)
-		if (syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, inherited[i]->fd,
-			    inherited[i]->fd))
-			child_fail("%s (fd %d) is not the parent's open file description",
-				   inherited[i]->what, inherited[i]->fd);
+		test_child_shares(inherited[i]->fd, inherited[i]->what);
 	test_fd_link(own, link, sizeof(link));
 	if (fstat(own, &st) || fstat(inherited[n - 1]->fd, &theirs) || st.st_ino != theirs.st_ino)
-		child_fail("its write end (fd %d) is not of the parent's FIFO", own);
+		test_child_fail("its write end (fd %d) is not of the parent's FIFO", own);
 	if (fcntl(own, F_GETFL) != own_was->fl_flags || fcntl(own, F_GETFD) != own_was->fd_flags ||
 	    strcmp(link, own_was->link))
-		child_fail("write end (fd %d): F_GETFL %#o F_GETFD %#x link '%s', was %#o %#x '%s'",
-			   own, fcntl(own, F_GETFL), fcntl(own, F_GETFD), link, own_was->fl_flags,
-			   own_was->fd_flags, own_was->link);
-	if (ioctl(own, FIONREAD, &avail) || avail != (int)queued)
-		child_fail("FIONREAD gives %d, want %zu", avail, queued);
+		test_child_fail("write end (fd %d): F_GETFL %#o F_GETFD %#x link '%s', was %#o %#x '%s'",
+				own, fcntl(own, F_GETFL), fcntl(own, F_GETFD), link,
+				own_was->fl_flags, own_was->fd_flags, own_was->link);
+	if (ioctl(own, FIONREAD, &avail) || avail != (int)a->len)
+		test_child_fail("FIONREAD gives %d, want %zu", avail, a->len);
 	if (write(own, child_probe, sizeof(child_probe)) != (ssize_t)sizeof(child_probe))
-		child_fail("write: %s", strerror(errno));
-}
-
-/*
- * The child inherits the fds of @inherited, of which the last is a read end of FIFO @name,
- * and opens the write end itself to queue @len bytes of @data.
- */
-static pid_t fork_child(const struct fifo_fd *const *inherited, size_t n, const char *name,
-			const unsigned char *data, size_t len)
-{
-	struct test_fd_state own_was;
-	pid_t pid;
-	int own;
-	char c;
-
-	if (pipe(cmd) || pipe(rep))
-		test_fail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		test_fail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(cmd[1]);
-		close(rep[0]);
-		own = open_fifo(name, O_WRONLY);
-		if (write(own, data, len) != (ssize_t)len)
-			child_fail("write: %s", strerror(errno));
-		test_fd_state(own, &own_was);
-		if (write(rep[1], "r", 1) != 1 || read(cmd[0], &c, 1) != 1)
-			child_fail("talking to the parent: %s", strerror(errno));
-		child_check(inherited, n, own, &own_was, len);
-		_exit(0);
-	}
-	close(cmd[0]);
-	close(rep[1]);
-	if (read(rep[0], &c, 1) != 1)
-		test_fail("the child did not get ready");
-	return pid;
-}
-
-/* Have the child check its fds: its reason on failure. */
-static void child_verify(pid_t pid)
-{
-	char why[256];
-	ssize_t n;
-	int status;
-
-	if (write(cmd[1], "v", 1) != 1)
-		test_fail("can't talk to the child: %s", strerror(errno));
-	n = read(rep[0], why, sizeof(why) - 1);
-	if (waitpid(pid, &status, 0) != pid)
-		test_fail("waitpid: %s", strerror(errno));
-	if (n > 0)
-		test_fail("child: %.*s", (int)n, why);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		test_fail("child: wait status %#x", status);
+		test_child_fail("write: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -234,13 +174,19 @@ int main(int argc, char **argv)
 	static const unsigned char probe[] = "written after restore";
 	static unsigned char d_both[1000], d_reader[500], d_writer[300], d_rdwr[200],
 		d_tree[700 + sizeof(child_probe)];
-	static char fds_before[16384], fds_after[16384];
 	struct fifo_fd rd = { .what = "both: read end" }, rd2 = { .what = "both: dup of read end" },
 		       wr = { .what = "both: write end" }, ronly = { .what = "reader" },
 		       wonly = { .what = "writer" }, rdwr = { .what = "rdwr" },
 		       trd = { .what = "tree: read end" };
 	const struct fifo_fd *inherited[] = { &rd, &rd2, &wr, &ronly, &wonly, &rdwr, &trd };
 	const size_t tree_len = sizeof(d_tree) - sizeof(child_probe);
+	struct child_arg child_arg = {
+		.inherited = inherited,
+		.n = sizeof(inherited) / sizeof(inherited[0]),
+		.name = "tree",
+		.data = d_tree,
+		.len = tree_len,
+	};
 	pid_t child;
 	int tmp;
 
@@ -278,8 +224,7 @@ int main(int argc, char **argv)
 
 	make_fifo("tree");
 	trd.fd = open_fifo("tree", O_RDONLY | O_NONBLOCK);
-	child = fork_child(inherited, sizeof(inherited) / sizeof(inherited[0]), "tree", d_tree,
-			   tree_len);
+	child = test_child_fork(child_prepare, child_check, &child_arg);
 
 	capture(&rd);
 	capture(&rd2);
@@ -288,16 +233,8 @@ int main(int argc, char **argv)
 	capture(&wonly);
 	capture(&rdwr);
 	capture(&trd);
-	test_fd_list(fds_before, sizeof(fds_before));
-	mask_pipes(fds_before);
-
-	test_ready();
-	test_wait();
-
-	test_fd_list(fds_after, sizeof(fds_after));
-	mask_pipes(fds_after);
-	test_same_lines("open fds", fds_before, fds_after);
-	child_verify(child);
+	test_wait_same_fds();
+	test_child_verify(child);
 	check(&rd);
 	check(&rd2);
 	check(&wr);

@@ -23,10 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <stdarg.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib.h"
@@ -37,7 +34,6 @@
 #define BIG_TAIL 4096
 #define BIG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
 #define CHILD_POS 1234
-#define KCMP_FILE 0
 
 struct mfd {
 	const char *what;
@@ -151,118 +147,66 @@ static void check_big_seals(const struct mfd *rw, const struct mfd *ro)
 		test_fail("%s: does not see what was written to %s", ro->what, rw->what);
 }
 
-/* "pipe:[N]" becomes "pipe:[]": pipes are made anew by the restore. */
-static void mask_pipes(char *s)
-{
-	while ((s = strstr(s, "pipe:["))) {
-		char *end = strchr(s += 6, ']');
+/* ---- The child */
 
-		if (end)
-			memmove(s, end, strlen(end) + 1);
-	}
+struct child_arg {
+	const struct mfd *const *inherited;
+	size_t n;
+	const struct mfd *of;
+	int own;
+	struct test_fd_state own_was;
+};
+
+/* The child opens a->of anew instead of inheriting it. */
+static void child_prepare(void *arg)
+{
+	struct child_arg *a = arg;
+
+	a->own = reopen(a->of->fd, O_RDONLY);
+	close(a->of->fd);
+	if (lseek(a->own, CHILD_POS, SEEK_SET) != CHILD_POS)
+		test_child_fail("lseek: %s", strerror(errno));
+	test_fd_state(a->own, &a->own_was);
 }
 
-/* ---- The child: commands from the parent on cmd, a failure's reason back on rep. */
-
-static int cmd[2], rep[2];
-
-static __attribute__((noreturn, format(printf, 1, 2))) void child_fail(const char *fmt, ...)
+static void child_check(void *arg)
 {
-	char why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	if (write(rep[1], why, strlen(why)) < 0)
-		_exit(2);
-	_exit(1);
-}
-
-static void child_check(const struct mfd *const *inherited, size_t n, int own,
-			const struct mfd *of, const struct test_fd_state *own_was)
-{
+	const struct child_arg *a = arg;
+	const struct test_fd_state *own_was = &a->own_was;
+	const struct mfd *const *inherited = a->inherited;
+	const struct mfd *of = a->of;
+	int own = a->own;
 	char link[PATH_MAX], path[64];
 	struct stat st, theirs;
 
-	for (size_t i = 0; i < n; i++)
-		if (syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, inherited[i]->fd,
-			    inherited[i]->fd))
-			child_fail("%s (fd %d) is not the parent's open file description",
-				   inherited[i]->what, inherited[i]->fd);
+	for (size_t i = 0; i < a->n; i++)
+		test_child_shares(inherited[i]->fd, inherited[i]->what);
 	test_fd_link(own, link, sizeof(link));
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getppid(), of->fd);
 	if (fstat(own, &st) || stat(path, &theirs) || st.st_ino != theirs.st_ino)
-		child_fail("its own open (fd %d) is not of the parent's %s", own, of->what);
+		test_child_fail("its own open (fd %d) is not of the parent's %s", own, of->what);
 	if (fcntl(own, F_GETFL) != own_was->fl_flags || fcntl(own, F_GETFD) != own_was->fd_flags)
-		child_fail("its own open (fd %d): F_GETFL %#o F_GETFD %#x, was %#o %#x", own,
-			   fcntl(own, F_GETFL), fcntl(own, F_GETFD), own_was->fl_flags,
-			   own_was->fd_flags);
+		test_child_fail("its own open (fd %d): F_GETFL %#o F_GETFD %#x, was %#o %#x", own,
+				fcntl(own, F_GETFL), fcntl(own, F_GETFD), own_was->fl_flags,
+				own_was->fd_flags);
 	if (lseek(own, 0, SEEK_CUR) != CHILD_POS || strcmp(link, own_was->link))
-		child_fail("its own open (fd %d): offset %lld link '%s', was %d '%s'", own,
-			   (long long)lseek(own, 0, SEEK_CUR), link, CHILD_POS, own_was->link);
-}
-
-/* The child inherits the fds of @inherited, and opens @of anew instead of inheriting it. */
-static pid_t fork_child(const struct mfd *const *inherited, size_t n, const struct mfd *of)
-{
-	struct test_fd_state own_was;
-	pid_t pid;
-	int own;
-	char c;
-
-	if (pipe(cmd) || pipe(rep))
-		test_fail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		test_fail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(cmd[1]);
-		close(rep[0]);
-		own = reopen(of->fd, O_RDONLY);
-		close(of->fd);
-		if (lseek(own, CHILD_POS, SEEK_SET) != CHILD_POS)
-			child_fail("lseek: %s", strerror(errno));
-		test_fd_state(own, &own_was);
-		if (write(rep[1], "r", 1) != 1 || read(cmd[0], &c, 1) != 1)
-			child_fail("talking to the parent: %s", strerror(errno));
-		child_check(inherited, n, own, of, &own_was);
-		_exit(0);
-	}
-	close(cmd[0]);
-	close(rep[1]);
-	if (read(rep[0], &c, 1) != 1)
-		test_fail("the child did not get ready");
-	return pid;
-}
-
-/* Have the child check its fds: its reason on failure. */
-static void child_verify(pid_t pid)
-{
-	char why[256];
-	ssize_t n;
-	int status;
-
-	if (write(cmd[1], "v", 1) != 1)
-		test_fail("can't talk to the child: %s", strerror(errno));
-	n = read(rep[0], why, sizeof(why) - 1);
-	if (waitpid(pid, &status, 0) != pid)
-		test_fail("waitpid: %s", strerror(errno));
-	if (n > 0)
-		test_fail("child: %.*s", (int)n, why);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		test_fail("child: wait status %#x", status);
+		test_child_fail("its own open (fd %d): offset %lld link '%s', was %d '%s'", own,
+				(long long)lseek(own, 0, SEEK_CUR), link, CHILD_POS, own_was->link);
 }
 
 int main(int argc, char **argv)
 {
 	static unsigned char data[BIG_DATA], tail[BIG_TAIL], small[3000], wdata[100];
-	static char fds_before[16384], fds_after[16384];
 	struct mfd big = { .what = "memfd 'cryo test'" },
 		   dup_fd = { .what = "dup of memfd 'cryo test'" },
 		   ro = { .what = "read-only reopen of memfd 'cryo test'" },
 		   anon = { .what = "memfd ''" }, wr = { .what = "memfd 'wronly'" };
 	const struct mfd *inherited[] = { &big, &dup_fd, &ro, &wr };
+	struct child_arg child_arg = {
+		.inherited = inherited,
+		.n = sizeof(inherited) / sizeof(inherited[0]),
+		.of = &anon,
+	};
 	pid_t child;
 	int tmp;
 
@@ -303,17 +247,9 @@ int main(int argc, char **argv)
 	capture(&wr);
 	if (big.seals != BIG_SEALS || anon.seals != F_SEAL_SEAL)
 		test_fail("seals %#x and %#x before the dump", big.seals, anon.seals);
-	child = fork_child(inherited, sizeof(inherited) / sizeof(inherited[0]), &anon);
-	test_fd_list(fds_before, sizeof(fds_before));
-	mask_pipes(fds_before);
-
-	test_ready();
-	test_wait();
-
-	test_fd_list(fds_after, sizeof(fds_after));
-	mask_pipes(fds_after);
-	test_same_lines("open fds", fds_before, fds_after);
-	child_verify(child);
+	child = test_child_fork(child_prepare, child_check, &child_arg);
+	test_wait_same_fds();
+	test_child_verify(child);
 	check(&big);
 	check(&dup_fd);
 	check(&ro);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "lib.h"
 
@@ -445,4 +449,259 @@ void test_nanosleep(long long ns)
 	if (elapsed < ns)
 		test_fail("nanosleep of %lld ms returned after %lld ms", ns / 1000000,
 			  elapsed / 1000000);
+}
+
+/* "pipe:[N]" becomes "pipe:[]" throughout s. */
+static void mask_pipes(char *s)
+{
+	while ((s = strstr(s, "pipe:["))) {
+		char *end = strchr(s += 6, ']');
+
+		if (end)
+			memmove(s, end, strlen(end) + 1);
+	}
+}
+
+void test_wait_same_fds(void)
+{
+	static char before[16384], after[16384];
+
+	test_fd_list(before, sizeof(before));
+	mask_pipes(before);
+	test_ready();
+	test_wait();
+	test_fd_list(after, sizeof(after));
+	mask_pipes(after);
+	test_same_lines("open fds", before, after);
+}
+
+/* The checker child: commands from the parent on child_cmd, a failure's reason on child_rep. */
+static int child_cmd[2], child_rep[2];
+
+void test_child_fail(const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (write(child_rep[1], why, strlen(why)) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+pid_t test_child_fork(void (*prepare)(void *), void (*check)(void *), void *arg)
+{
+	pid_t pid;
+	char c;
+
+	if (pipe(child_cmd) || pipe(child_rep))
+		test_fail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		test_fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(child_cmd[1]);
+		close(child_rep[0]);
+		prepare(arg);
+		if (write(child_rep[1], "r", 1) != 1 || read(child_cmd[0], &c, 1) != 1)
+			test_child_fail("talking to the parent: %s", strerror(errno));
+		check(arg);
+		_exit(0);
+	}
+	close(child_cmd[0]);
+	close(child_rep[1]);
+	if (read(child_rep[0], &c, 1) != 1)
+		test_fail("the child did not get ready");
+	return pid;
+}
+
+void test_child_verify(pid_t pid)
+{
+	char why[256];
+	ssize_t n;
+	int status;
+
+	if (write(child_cmd[1], "v", 1) != 1)
+		test_fail("can't talk to the child: %s", strerror(errno));
+	n = read(child_rep[0], why, sizeof(why) - 1);
+	if (waitpid(pid, &status, 0) != pid)
+		test_fail("waitpid: %s", strerror(errno));
+	if (n > 0)
+		test_fail("child: %.*s", (int)n, why);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		test_fail("child: wait status %#x", status);
+}
+
+void test_note(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+void test_fail_killing(const pid_t *pids, size_t n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	test_fail("%s", msg);
+}
+
+const char *test_read_msg(int fd, void *buf, size_t len, int timeout_ms)
+{
+	static char why[128];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+	int pr;
+
+	do
+		pr = poll(&p, 1, timeout_ms);
+	while (pr < 0 && errno == EINTR);
+	if (pr == 0) {
+		snprintf(why, sizeof(why), "nothing in %d ms", timeout_ms);
+		return why;
+	}
+	n = read(fd, buf, len);
+	if (n == (ssize_t)len)
+		return NULL;
+	snprintf(why, sizeof(why), "read %zd bytes (%s)", n, n < 0 ? strerror(errno) : "EOF");
+	return why;
+}
+
+void test_unix_path_addr(struct test_unix_addr *a, const char *name)
+{
+	memset(a, 0, sizeof(*a));
+	a->sa.sun_family = AF_UNIX;
+	test_path(a->sa.sun_path, sizeof(a->sa.sun_path), name);
+	a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(a->sa.sun_path) + 1);
+}
+
+void test_unix_abstract_addr(struct test_unix_addr *a, const char *name)
+{
+	memset(a, 0, sizeof(*a));
+	a->sa.sun_family = AF_UNIX;
+	snprintf(a->sa.sun_path + 1, sizeof(a->sa.sun_path) - 1, "cryo-test-%s-%d", name, getpid());
+	a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sa.sun_path + 1));
+}
+
+void test_setsockopt_int(int fd, int level, int name, int val, const char *what)
+{
+	if (setsockopt(fd, level, name, &val, sizeof(val)))
+		test_fail("setsockopt %s: %s", what, strerror(errno));
+}
+
+void test_sockopts_add(struct test_values *v, int fd, const char *who,
+		       const struct test_sockopt *opts, size_t n)
+{
+	socklen_t len;
+	int val;
+
+	test_values_add(v, fcntl(fd, F_GETFL), "%s: F_GETFL", who);
+	test_values_add(v, fcntl(fd, F_GETFD), "%s: F_GETFD", who);
+	for (size_t i = 0; i < n; i++) {
+		len = sizeof(val);
+		val = getsockopt(fd, opts[i].level, opts[i].name, &val, &len) ? -errno : val;
+		test_values_add(v, val, "%s: %s", who, opts[i].label);
+	}
+}
+
+uint64_t test_splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int test_tasks(int *tids, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		test_fail("opendir /proc/self/task: %s", strerror(errno));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == max)
+			test_fail("more than %d threads", max);
+		tids[n++] = atoi(de->d_name);
+	}
+	closedir(d);
+	qsort(tids, n, sizeof(*tids), cmp_int);
+	return n;
+}
+
+void test_none_pending(void)
+{
+	sigset_t pending;
+
+	sigemptyset(&pending);
+	sigpending(&pending);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&pending, sig))
+			test_fail("signal %d still pending after delivery", sig);
+}
+
+int test_timedjoin(pthread_t thread, int secs)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += secs;
+	return pthread_timedjoin_np(thread, NULL, &deadline);
+}
+
+void test_end_children(const pid_t *pids, const int (*cmd)[2], const char *const *names, size_t n,
+		       const void *msg, size_t len)
+{
+	int status;
+
+	for (size_t i = 0; i < n; i++) {
+		if (write(cmd[i][1], msg, len) != (ssize_t)len)
+			test_fail_killing(pids, n, "command to %s: %s", names[i], strerror(errno));
+		if (waitpid(pids[i], &status, 0) != pids[i])
+			test_fail_killing(pids, n, "waitpid(%s %d): %s", names[i], pids[i],
+					  strerror(errno));
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			test_fail_killing(pids, n, "%s ended with status %#x", names[i], status);
+	}
+}
+
+void test_send_recv(int out, const void *msg, size_t len, int in, void *reply, size_t reply_len)
+{
+	ssize_t n;
+
+	if (write(out, msg, len) != (ssize_t)len)
+		_exit(3);
+	do
+		n = read(in, reply, reply_len);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)reply_len)
+		_exit(3);
+}
+
+void test_child_shares(int fd, const char *what)
+{
+	if (syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, fd, fd))
+		test_child_fail("%s (fd %d) is not the parent's open file description", what, fd);
 }

@@ -16,10 +16,13 @@
 #define CRYO_TEST_LIB_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 void test_init(int argc, char **argv);
 void test_ready(void);
@@ -39,6 +42,8 @@ const char *test_dir(void);
 uint64_t test_hash(const void *buf, size_t len);
 /* Fill buf with pseudo-random bytes; the same seed gives the same bytes. */
 void test_fill(void *buf, size_t len, uint64_t seed);
+/* The next value of the splitmix64 sequence whose state is *x. */
+uint64_t test_splitmix(uint64_t *x);
 
 /* ---- Files and /proc */
 
@@ -92,6 +97,52 @@ void test_find_vma(const void *addr, struct test_vma *ret);
  */
 size_t test_status_lines(const char *path, const char *prefix, const char *const *keys,
 			 size_t nkeys, char *buf, size_t len);
+/*
+ * test_ready() and test_wait(), then the test_fd_list() must be as before, but for the inodes
+ * of pipes ("pipe:[]"), which the restore makes anew.
+ */
+void test_wait_same_fds(void);
+
+/* ---- Trees of processes */
+
+/*
+ * A child that checks what it shares with the parent after the restore. test_child_fork()
+ * forks it, with a pair of pipes to talk over, to run prepare(arg) and returns once that is
+ * done; the child then waits for test_child_verify() to have it run check(arg) and exit 0.
+ * In the child, test_child_fail() sends the reason back and exits; test_child_verify() reaps
+ * the child and fails the test with the reason, or with a wait status other than exit 0.
+ * One such child per process.
+ */
+pid_t test_child_fork(void (*prepare)(void *), void (*check)(void *), void *arg);
+__attribute__((noreturn, format(printf, 1, 2))) void test_child_fail(const char *fmt, ...);
+void test_child_verify(pid_t pid);
+
+/*
+ * For a child that reports and then waits for its next command: write the len bytes of msg
+ * to fd out, then read the reply_len bytes of the reply from fd in (again on EINTR). The child
+ * leaves with _exit(3) if either fails, as when the parent is gone.
+ */
+void test_send_recv(int out, const void *msg, size_t len, int in, void *reply, size_t reply_len);
+/* In the checker child: fd must be the parent's fd of the same number (kcmp KCMP_FILE). */
+void test_child_shares(int fd, const char *what);
+/* The first problem found: the message into why (of len bytes) if why is still "". */
+void test_note(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* SIGKILL each of the n pids that is > 0, then test_fail(). */
+__attribute__((noreturn, format(printf, 3, 4))) void test_fail_killing(const pid_t *pids, size_t n,
+								       const char *fmt, ...);
+/*
+ * End n children: to each, write the len bytes of msg (its command to exit) on its command
+ * pipe cmd[i][1], and reap it; if that fails or it exits other than with 0, fail the test,
+ * killing the children first. names[i] names pids[i] in the failure.
+ */
+void test_end_children(const pid_t *pids, const int (*cmd)[2], const char *const *names, size_t n,
+		       const void *msg, size_t len);
+/*
+ * Read a message of len bytes from fd (a pipe that writers write whole messages to), waiting
+ * at most timeout_ms for it; returns NULL, or why not ("nothing in N ms", "read N bytes
+ * (EOF)") in a static buffer, for the caller to fail with once it has cleaned up.
+ */
+const char *test_read_msg(int fd, void *buf, size_t len, int timeout_ms);
 
 /* ---- Comparisons */
 
@@ -117,6 +168,33 @@ void test_values_add(struct test_values *s, long long value, const char *fmt, ..
 /* now must hold the values of was, in the same order; fails naming the first difference. */
 void test_values_check(const struct test_values *was, const struct test_values *now);
 
+/* ---- Sockets */
+
+/* An AF_UNIX address and its length, for bind(), connect() and comparisons. */
+struct test_unix_addr {
+	struct sockaddr_un sa;
+	socklen_t len;
+};
+/* The path "STATEDIR/NAME". */
+void test_unix_path_addr(struct test_unix_addr *a, const char *name);
+/* The abstract name "cryo-test-NAME-PID". */
+void test_unix_abstract_addr(struct test_unix_addr *a, const char *name);
+
+/* setsockopt() of an int option; what names it in the failure. */
+void test_setsockopt_int(int fd, int level, int name, int val, const char *what);
+/* A socket option for test_sockopts_add(): TEST_SOCKOPT(SOL_SOCKET, SO_TYPE). */
+struct test_sockopt {
+	int level, name;
+	const char *label;
+};
+#define TEST_SOCKOPT(l, n) { l, n, #n }
+/*
+ * Append to v, named "WHO: NAME", the F_GETFL and F_GETFD flags of socket fd and the int
+ * value of each of its n options, or -errno where getsockopt() fails.
+ */
+void test_sockopts_add(struct test_values *v, int fd, const char *who,
+		       const struct test_sockopt *opts, size_t n);
+
 /* ---- Process state */
 
 /*
@@ -137,6 +215,11 @@ void test_snapshot_check(const struct test_snapshot *was);
  * A counter that another thread or process bumps every millisecond must move on past since
  * within a second; returns the value it moved to. Fails the test naming who otherwise.
  */
+/* pthread_join() waiting no more than secs seconds; returns 0 or the error (ETIMEDOUT). */
+int test_timedjoin(pthread_t thread, int secs);
+/* The tids of /proc/self/task, sorted, into tids (room for max); returns how many. */
+int test_tasks(int *tids, int max);
+
 unsigned long test_counting(const unsigned long *counter, unsigned long since, const char *who);
 
 /* ---- Signals and time */
@@ -145,6 +228,8 @@ unsigned long test_counting(const unsigned long *counter, unsigned long since, c
 void test_mask_usr2(int how);
 /* Install a malloc'ed alternate signal stack of size bytes; returns its base. */
 char *test_altstack(size_t size);
+/* No signal may be pending for the calling thread or the process. */
+void test_none_pending(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 long long test_mono_ns(void);
 /*
@@ -152,5 +237,19 @@ long long test_mono_ns(void);
  * least ns of CLOCK_MONOTONIC must have passed.
  */
 void test_nanosleep(long long ns);
+
+/* ---- Registers (x86-64), for asm that fills them with a pattern and stores them back */
+
+/*
+ * With rdi pointing at a struct whose gpr arrays are at asm operands gi (in) and go (out):
+ * GPRS(GPR_LOAD) loads rax..r15 from gi[0..13], GPRS(GPR_STORE) stores them to go[0..13].
+ * IRPn opens a .irp over 0..n-1 for the vector registers (close it with ".endr").
+ */
+#define TEST_GPR_LOAD(reg, i) "mov %c[gi]+" #i "*8(%%rdi), %%" #reg "\n\t"
+#define TEST_GPR_STORE(reg, i) "mov %%" #reg ", %c[go]+" #i "*8(%%rdi)\n\t"
+#define TEST_GPRS(op)                                                                              \
+	op(rax, 0) op(rbx, 1) op(rcx, 2) op(rdx, 3) op(rsi, 4) op(rbp, 5) op(r8, 6) op(r9, 7)      \
+	    op(r10, 8) op(r11, 9) op(r12, 10) op(r13, 11) op(r14, 12) op(r15, 13)
+#define TEST_IRP16 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
 
 #endif

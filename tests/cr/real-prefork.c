@@ -13,8 +13,9 @@
  * After restore R checks that it has the fds it had and that its listener is the one it was
  * (address, listen state, SO_REUSEADDR and, with kcmp(), the same open file description as
  * each worker's), that both workers answer again with the pids they had (a restored worker
- * also checks its ppid and that its fd is still a listener), that requests in a row are all
- * answered by them, then sends SIGTERM to both and reaps them with their statuses.
+ * also checks its ppid, that its fd is still a listener and its parent death signal), that
+ * requests in a row are all answered by them, then sends SIGTERM to both and reaps them with
+ * their statuses.
  * CRYO-TEST: cycles=2
  */
 #include <arpa/inet.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -96,6 +98,9 @@ static __attribute__((noreturn)) void worker(int index)
 	char req[LINE_MAX_], ans[LINE_MAX_ + 64];
 
 	my_index = index;
+	/* Not to outlive a root that failed: the runner kills only the root. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != root_pid)
+		_exit(5);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigemptyset(&sa.sa_mask);
@@ -103,7 +108,7 @@ static __attribute__((noreturn)) void worker(int index)
 		_exit(3);
 	for (;;) {
 		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		int accepting = 0;
+		int accepting = 0, pdeath = 0;
 		socklen_t len = sizeof(accepting);
 
 		if (c < 0) {
@@ -120,6 +125,9 @@ static __attribute__((noreturn)) void worker(int index)
 				 !accepting)
 				snprintf(ans, sizeof(ans), "worker %d error: fd %d not a listener\n",
 					 getpid(), lfd);
+			else if (prctl(PR_GET_PDEATHSIG, &pdeath) || pdeath != SIGKILL)
+				snprintf(ans, sizeof(ans), "worker %d error: parent death signal %d\n",
+					 getpid(), pdeath);
 			else
 				snprintf(ans, sizeof(ans), "worker %d %s\n", getpid(), req);
 			write_all(c, ans, strlen(ans));
@@ -253,6 +261,14 @@ static void fd_numbers(char *buf, size_t len)
 	}
 }
 
+/* At the root's exit, its workers that are not reaped yet (a failed test) go too. */
+static void kill_workers(void)
+{
+	for (int i = 0; i < NR_WORKERS; i++)
+		if (workers[i] > 0)
+			kill(workers[i], SIGKILL);
+}
+
 /* ---- Root: the listener */
 
 static void check_listener(void)
@@ -280,6 +296,8 @@ static void check_listener(void)
 			test_msg("kcmp: %s: not checking the shared listener", strerror(errno));
 			return;
 		}
+		if (r < 0 && errno == EBADF)
+			test_fail("worker %d has no fd %d (has it exited?)", workers[i], lfd);
 		if (r < 0)
 			test_fail("kcmp with worker %d: %s", workers[i], strerror(errno));
 		if (r != 0)
@@ -320,6 +338,7 @@ int main(int argc, char **argv)
 		if (workers[i] == 0)
 			worker(i);
 	}
+	atexit(kill_workers);
 	test_msg("listening on 127.0.0.1:%d (fd %d), workers %d and %d", ntohs(laddr.sin_port),
 		 lfd, workers[0], workers[1]);
 	check_listener();
@@ -346,6 +365,7 @@ int main(int argc, char **argv)
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != WORKER_STATUS + i)
 			test_fail("worker %d ended with status %#x, want exit %d", workers[i], st,
 				  WORKER_STATUS + i);
+		workers[i] = 0;
 	}
 	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
 		test_fail("a child other than the workers");

@@ -48,13 +48,8 @@ static struct sk sks[NR_SK] = {
 	[SK_UNBOUND] = { .name = "unbound socket" },
 };
 
-struct opt {
-	int level, name;
-	const char *label;
-};
-
-#define O(l, n) { l, n, #n }
-static const struct opt opts[] = {
+#define O TEST_SOCKOPT
+static const struct test_sockopt opts[] = {
 	O(SOL_SOCKET, SO_DOMAIN),	  O(SOL_SOCKET, SO_TYPE),
 	O(SOL_SOCKET, SO_PROTOCOL),	  O(SOL_SOCKET, SO_ACCEPTCONN),
 	O(SOL_SOCKET, SO_REUSEADDR),	  O(SOL_SOCKET, SO_REUSEPORT),
@@ -71,12 +66,7 @@ static const struct opt opts[] = {
 	O(SOL_IPV6, IPV6_TCLASS),	  O(SOL_IPV6, IPV6_UNICAST_HOPS),
 };
 
-static void set_int(int fd, int level, int name, int val, const char *what)
-{
-	if (setsockopt(fd, level, name, &val, sizeof(val)))
-		test_fail("setsockopt %s: %s", what, strerror(errno));
-}
-#define SET(fd, l, n, v) set_int(fd, l, n, v, #n)
+#define SET(fd, l, n, v) test_setsockopt_int(fd, l, n, v, #n)
 
 /* The string options: congestion control and device. */
 static void get_strs(const struct sk *s, char (*buf)[STR_MAX])
@@ -109,15 +99,8 @@ static void capture(const struct sk *s, struct test_values *v)
 	struct linger lg;
 	struct timeval tv;
 	socklen_t len;
-	int val;
 
-	test_values_add(v, fcntl(s->fd, F_GETFL), "%s: F_GETFL", s->name);
-	test_values_add(v, fcntl(s->fd, F_GETFD), "%s: F_GETFD", s->name);
-	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
-		len = sizeof(val);
-		val = getsockopt(s->fd, opts[i].level, opts[i].name, &val, &len) ? -errno : val;
-		test_values_add(v, val, "%s: %s", s->name, opts[i].label);
-	}
+	test_sockopts_add(v, s->fd, s->name, opts, sizeof(opts) / sizeof(opts[0]));
 	len = sizeof(lg);
 	if (getsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, &len))
 		test_fail("%s: SO_LINGER: %s", s->name, strerror(errno));

@@ -24,44 +24,23 @@
 
 #include "lib.h"
 
-struct addr {
-	struct sockaddr_un sa;
-	socklen_t len;
-};
-
-static const struct addr unnamed = { .sa = { .sun_family = AF_UNIX },
+static const struct test_unix_addr unnamed = { .sa = { .sun_family = AF_UNIX },
 				     .len = sizeof(sa_family_t) };
 
-static void path_addr(struct addr *a, const char *name)
-{
-	memset(a, 0, sizeof(*a));
-	a->sa.sun_family = AF_UNIX;
-	test_path(a->sa.sun_path, sizeof(a->sa.sun_path), name);
-	a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(a->sa.sun_path) + 1);
-}
-
-static void abstract_addr(struct addr *a, const char *name)
-{
-	memset(a, 0, sizeof(*a));
-	a->sa.sun_family = AF_UNIX;
-	snprintf(a->sa.sun_path + 1, sizeof(a->sa.sun_path) - 1, "cryo-test-%s-%d", name, getpid());
-	a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sa.sun_path + 1));
-}
-
 /* An unnamed sender's address comes back empty (or as just the family). */
-static bool same_addr(const struct addr *a, const struct sockaddr_un *sa, socklen_t len)
+static bool same_addr(const struct test_unix_addr *a, const struct sockaddr_un *sa, socklen_t len)
 {
 	if (a->len <= sizeof(sa_family_t))
 		return len <= sizeof(sa_family_t);
 	return len == a->len && !memcmp(sa, &a->sa, len);
 }
 
-static const char *show(const struct addr *a)
+static const char *show(const struct test_unix_addr *a)
 {
 	return a->len <= sizeof(sa_family_t) ? "(unnamed)" : a->sa.sun_path + !a->sa.sun_path[0];
 }
 
-static int dgram(const struct addr *own, const struct addr *to)
+static int dgram(const struct test_unix_addr *own, const struct test_unix_addr *to)
 {
 	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 
@@ -73,12 +52,12 @@ static int dgram(const struct addr *own, const struct addr *to)
 
 /* What was queued: the datagrams the server (or the named client) must receive, in order. */
 struct dg {
-	const struct addr *from;
+	const struct test_unix_addr *from;
 	size_t len;
 	uint64_t seed;
 };
 
-static void xsendto(int fd, const struct addr *to, const struct dg *d)
+static void xsendto(int fd, const struct test_unix_addr *to, const struct dg *d)
 {
 	unsigned char buf[4096];
 
@@ -125,7 +104,7 @@ static void expect_empty(const char *what, int fd)
 		test_fail("%s: more datagrams than were queued", what);
 }
 
-static void check_name(const char *what, int fd, const struct addr *want, bool peer)
+static void check_name(const char *what, int fd, const struct test_unix_addr *want, bool peer)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
@@ -138,14 +117,14 @@ static void check_name(const char *what, int fd, const struct addr *want, bool p
 
 int main(int argc, char **argv)
 {
-	struct addr srv, cli, gone;
+	struct test_unix_addr srv, cli, gone;
 	int s, c1, c2, c3, g, one = 1;
 	struct stat st;
 
 	test_init(argc, argv);
-	path_addr(&srv, "dgram.sock");
-	path_addr(&gone, "gone.sock");
-	abstract_addr(&cli, "dgram-client");
+	test_unix_path_addr(&srv, "dgram.sock");
+	test_unix_path_addr(&gone, "gone.sock");
+	test_unix_abstract_addr(&cli, "dgram-client");
 	s = dgram(&srv, NULL);
 	if (setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)))
 		test_fail("SO_PASSCRED: %s", strerror(errno));

@@ -27,33 +27,12 @@
 
 #include "lib.h"
 
-struct addr {
-	struct sockaddr_un sa;
-	socklen_t len;
-};
-
-static void path_addr(struct addr *a, const char *name)
-{
-	memset(a, 0, sizeof(*a));
-	a->sa.sun_family = AF_UNIX;
-	test_path(a->sa.sun_path, sizeof(a->sa.sun_path), name);
-	a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(a->sa.sun_path) + 1);
-}
-
-static void abstract_addr(struct addr *a, const char *name)
-{
-	memset(a, 0, sizeof(*a));
-	a->sa.sun_family = AF_UNIX;
-	snprintf(a->sa.sun_path + 1, sizeof(a->sa.sun_path) - 1, "cryo-test-%s-%d", name, getpid());
-	a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sa.sun_path + 1));
-}
-
-static bool same_addr(const struct addr *a, const struct sockaddr_un *sa, socklen_t len)
+static bool same_addr(const struct test_unix_addr *a, const struct sockaddr_un *sa, socklen_t len)
 {
 	return len == a->len && !memcmp(sa, &a->sa, len);
 }
 
-static int listener(int type, const struct addr *a, int backlog)
+static int listener(int type, const struct test_unix_addr *a, int backlog)
 {
 	int fd = socket(AF_UNIX, type, 0);
 
@@ -62,7 +41,7 @@ static int listener(int type, const struct addr *a, int backlog)
 	return fd;
 }
 
-static int client(int type, const struct addr *to, const struct addr *own)
+static int client(int type, const struct test_unix_addr *to, const struct test_unix_addr *own)
 {
 	int fd = socket(AF_UNIX, type, 0);
 
@@ -73,7 +52,7 @@ static int client(int type, const struct addr *to, const struct addr *own)
 	return fd;
 }
 
-static void check_listener(const char *what, int fd, const struct addr *a)
+static void check_listener(const char *what, int fd, const struct test_unix_addr *a)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
@@ -104,7 +83,7 @@ static void expect(const char *what, int fd, const void *want, size_t len)
 }
 
 /* Accept the next pending connection of l; its peer must be named peer (NULL: unnamed). */
-static int accept_from(const char *what, int l, const struct addr *peer)
+static int accept_from(const char *what, int l, const struct test_unix_addr *peer)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
@@ -139,14 +118,14 @@ static void talk(const char *what, int a, int b)
 
 int main(int argc, char **argv)
 {
-	struct addr lpath, lseq, named;
+	struct test_unix_addr lpath, lseq, named;
 	int l1, l2, c0, s0, c1, c2, c3, c4, fd;
 	struct stat st;
 
 	test_init(argc, argv);
-	path_addr(&lpath, "listen.sock");
-	abstract_addr(&lseq, "seqpacket");
-	abstract_addr(&named, "client");
+	test_unix_path_addr(&lpath, "listen.sock");
+	test_unix_abstract_addr(&lseq, "seqpacket");
+	test_unix_abstract_addr(&named, "client");
 	l1 = listener(SOCK_STREAM, &lpath, 5);
 	if (chmod(lpath.sa.sun_path, 0640))
 		test_fail("chmod: %s", strerror(errno));

@@ -6,7 +6,6 @@
  * back, and every counter moves on within a few seconds.
  * CRYO-TEST: cycles=2
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -49,38 +48,9 @@ static void *count(void *arg)
 	return NULL;
 }
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int cmp_int(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
-}
-
-/* The sorted tids of /proc/self/task; returns how many. */
-static int read_tasks(int *tids)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		test_fail("opendir /proc/self/task: %m");
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == TASKS_MAX)
-			test_fail("more than %d threads", TASKS_MAX);
-		tids[n++] = atoi(de->d_name);
-	}
-	closedir(d);
-	qsort(tids, n, sizeof(*tids), cmp_int);
-	return n;
 }
 
 static void same_tasks(const int *was, int nwas, const int *now, int nnow)
@@ -96,11 +66,11 @@ static void same_tasks(const int *was, int nwas, const int *now, int nnow)
 /* Wait until every counter is past since[] (all of them 0 for the start). */
 static void wait_counting(const unsigned long *since, const char *when)
 {
-	long long deadline = mono_ns() + SETTLE_S * 1000000000LL;
+	long long deadline = test_mono_ns() + SETTLE_S * 1000000000LL;
 
 	for (int i = 0; i < NTHREADS; i++)
 		while (__atomic_load_n(&threads[i].counter, __ATOMIC_RELAXED) <= since[i]) {
-			if (mono_ns() > deadline)
+			if (test_mono_ns() > deadline)
 				test_fail("thread %d (tid %d) stuck at %lu %s", i, threads[i].tid,
 					  since[i], when);
 			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
@@ -136,7 +106,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NTHREADS; i++)
 		expected[i + 1] = __atomic_load_n(&threads[i].tid, __ATOMIC_ACQUIRE);
 	qsort(expected, NTHREADS + 1, sizeof(*expected), cmp_int);
-	ntasks_was = read_tasks(tasks_was);
+	ntasks_was = test_tasks(tasks_was, TASKS_MAX);
 	same_tasks(expected, NTHREADS + 1, tasks_was, ntasks_was);
 	for (int i = 0; i < NTHREADS; i++)
 		at_ready[i] = __atomic_load_n(&threads[i].counter, __ATOMIC_RELAXED);
@@ -144,7 +114,7 @@ int main(int argc, char **argv)
 	test_ready();
 	test_wait();
 
-	ntasks_now = read_tasks(tasks_now);
+	ntasks_now = test_tasks(tasks_now, TASKS_MAX);
 	same_tasks(tasks_was, ntasks_was, tasks_now, ntasks_now);
 	for (int i = 0; i < NTHREADS; i++) {
 		restored[i] = __atomic_load_n(&threads[i].counter, __ATOMIC_RELAXED);

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,17 +70,7 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int go;
 
 /* Keep the first failure of a thread for the main thread to report. */
-static __attribute__((format(printf, 2, 3))) void thread_fail(struct thread *t, const char *fmt,
-							      ...)
-{
-	va_list ap;
-
-	if (t->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(t->err, sizeof(t->err), fmt, ap);
-	va_end(ap);
-}
+#define thread_fail(t, ...) test_note((t)->err, sizeof((t)->err), __VA_ARGS__)
 
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
@@ -204,14 +193,6 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void start_threads(void)
 {
 	long long deadline;
@@ -222,10 +203,10 @@ static void start_threads(void)
 		if (r)
 			test_fail("pthread_create: %s", strerror(r));
 	}
-	deadline = mono_ns() + SETTLE_S * 1000000000LL;
+	deadline = test_mono_ns() + SETTLE_S * 1000000000LL;
 	for (int i = A; i < NTHREADS; i++)
 		while (!__atomic_load_n(&threads[i].set_up, __ATOMIC_ACQUIRE)) {
-			if (mono_ns() > deadline)
+			if (test_mono_ns() > deadline)
 				test_fail("thread %s not set up after %d s", threads[i].name,
 					  SETTLE_S);
 			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
@@ -286,12 +267,8 @@ static void read_status(pid_t tid, char *buf, size_t len)
 
 static void join(struct thread *t)
 {
-	struct timespec deadline;
-	int r;
+	int r = test_timedjoin(t->handle, SETTLE_S);
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SETTLE_S;
-	r = pthread_timedjoin_np(t->handle, NULL, &deadline);
 	if (r)
 		test_fail("joining thread %s: %s", t->name, strerror(r));
 	if (t->err[0])
@@ -302,7 +279,7 @@ int main(int argc, char **argv)
 {
 	struct thread *m = &threads[MAIN];
 	char status[STATUS_MAX];
-	sigset_t blocked, shared, pending;
+	sigset_t blocked, shared;
 
 	test_init(argc, argv);
 	m->tid = gettid();
@@ -353,10 +330,6 @@ int main(int argc, char **argv)
 	check_delivery(m, 0, SIG_SHARED, SI_QUEUE, 44);
 	if (m->err[0])
 		test_fail("main thread: %s", m->err);
-	sigemptyset(&pending);
-	sigpending(&pending);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(&pending, sig))
-			test_fail("signal %d still pending after delivery", sig);
+	test_none_pending();
 	test_pass();
 }

@@ -17,7 +17,6 @@
  * CRYO-TEST: cycles=2
  */
 #include <asm/prctl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,7 +24,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,35 +108,10 @@ static int pipe_fds[2];
 static int stop_sleeping;
 
 /* Keep the first failure of a thread for the main thread to report. */
-static __attribute__((format(printf, 2, 3))) void thread_fail(struct thread *t, const char *fmt,
-							      ...)
-{
-	va_list ap;
-
-	if (t->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(t->err, sizeof(t->err), fmt, ap);
-	va_end(ap);
-}
-
-static uint64_t splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+#define thread_fail(t, ...) test_note((t)->err, sizeof((t)->err), __VA_ARGS__)
 
 /* ---- The spinning threads */
 
-#define GPR_LOAD(reg, i) "mov %c[gi]+" #i "*8(%%rdi), %%" #reg "\n\t"
-#define GPR_STORE(reg, i) "mov %%" #reg ", %c[go]+" #i "*8(%%rdi)\n\t"
-#define GPRS(op)                                                                                   \
-	op(rax, 0) op(rbx, 1) op(rcx, 2) op(rdx, 3) op(rsi, 4) op(rbp, 5) op(r8, 6) op(r9, 7)      \
-	    op(r10, 8) op(r11, 9) op(r12, 10) op(r13, 11) op(r14, 12) op(r15, 13)
-#define IRP16 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
 
 /*
  * rdi holds the thread's regs throughout. rbp may be the frame pointer, so it is not
@@ -150,16 +123,16 @@ static void load_spin_store(struct spin_regs *r)
 	asm volatile("mov %%rbp, %c[rbp](%%rdi)\n\t"
 		     "stmxcsr %c[mxs](%%rdi)\n\t"
 		     "ldmxcsr %c[mxi](%%rdi)\n\t"
-		     IRP16 "movdqu %c[vi]+\\i*16(%%rdi), %%xmm\\i\n\t.endr\n\t"
-		     GPRS(GPR_LOAD)
+		     TEST_IRP16 "movdqu %c[vi]+\\i*16(%%rdi), %%xmm\\i\n\t.endr\n\t"
+		     TEST_GPRS(TEST_GPR_LOAD)
 		     "movl $1, %c[spinning](%%rdi)\n"
 		     /* Spin until the main thread sets the flag: the dump lands here. */
 		     "1:\n\t"
 		     "pause\n\t"
 		     "cmpl $0, %c[flag](%%rdi)\n\t"
 		     "je 1b\n\t"
-		     GPRS(GPR_STORE)
-		     IRP16 "movdqu %%xmm\\i, %c[vo]+\\i*16(%%rdi)\n\t.endr\n\t"
+		     TEST_GPRS(TEST_GPR_STORE)
+		     TEST_IRP16 "movdqu %%xmm\\i, %c[vo]+\\i*16(%%rdi)\n\t.endr\n\t"
 		     "stmxcsr %c[mxo](%%rdi)\n\t"
 		     "ldmxcsr %c[mxs](%%rdi)\n\t"
 		     "mov %c[rbp](%%rdi), %%rbp\n\t"
@@ -185,10 +158,10 @@ static void load_spin_store(struct spin_regs *r)
 static void init_spin_regs(struct spin_regs *r, uint64_t seed)
 {
 	for (int i = 0; i < NGPR; i++)
-		r->gpr_in[i] = splitmix(&seed);
+		r->gpr_in[i] = test_splitmix(&seed);
 	for (int x = 0; x < 16; x++)
 		for (int q = 0; q < 2; q++) {
-			uint64_t v = splitmix(&seed);
+			uint64_t v = test_splitmix(&seed);
 
 			memcpy(r->xmm_in[x] + q * 8, &v, 8);
 		}
@@ -316,14 +289,6 @@ static void reader_wake(struct thread *t)
 		test_fail("write to the pipe of '%s': %m", t->kind->name);
 }
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void sleeper_block(struct thread *t)
 {
 	const struct timespec req = { SLEEP_NS / 1000000000, SLEEP_NS % 1000000000 };
@@ -331,12 +296,12 @@ static void sleeper_block(struct thread *t)
 	long long start, slept;
 
 	while (!__atomic_load_n(&stop_sleeping, __ATOMIC_ACQUIRE)) {
-		start = mono_ns();
+		start = test_mono_ns();
 		if (nanosleep(&req, &rem)) {
 			thread_fail(t, "nanosleep: %s", strerror(errno));
 			return;
 		}
-		slept = mono_ns() - start;
+		slept = test_mono_ns() - start;
 		if (slept < SLEEP_NS) {
 			thread_fail(t, "nanosleep returned 0 after %lld ns of %lld", slept,
 				    SLEEP_NS);
@@ -523,11 +488,11 @@ static int in_syscall(const struct thread *t)
 /* Wait until the thread has read its state and sits in its blocking call (or spin). */
 static void wait_blocked(const struct thread *t)
 {
-	long long deadline = mono_ns() + SETTLE_S * 1000000000LL;
+	long long deadline = test_mono_ns() + SETTLE_S * 1000000000LL;
 
 	while (!__atomic_load_n(&t->set_up, __ATOMIC_ACQUIRE) || !in_syscall(t)) {
 		check_err(t);
-		if (mono_ns() > deadline)
+		if (test_mono_ns() > deadline)
 			test_fail("thread '%s' not blocked in system call %ld after %d s",
 				  t->kind->name, t->kind->syscall, SETTLE_S);
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
@@ -550,32 +515,6 @@ static pid_t exited_thread(void)
 	if (r || (r = pthread_join(th, NULL)))
 		test_fail("exiting thread: %s", strerror(r));
 	return tid;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
-/* The sorted tids of /proc/self/task; returns how many. */
-static int read_tasks(int *tids)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		test_fail("opendir /proc/self/task: %m");
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == TASKS_MAX)
-			test_fail("more than %d threads", TASKS_MAX);
-		tids[n++] = atoi(de->d_name);
-	}
-	closedir(d);
-	qsort(tids, n, sizeof(*tids), cmp_int);
-	return n;
 }
 
 static void start_threads(void)
@@ -606,12 +545,8 @@ static void start_threads(void)
 /* Join the thread, waiting no more than SETTLE_S for it. */
 static void join(struct thread *t)
 {
-	struct timespec deadline;
-	int r;
+	int r = test_timedjoin(t->handle, SETTLE_S);
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SETTLE_S;
-	r = pthread_timedjoin_np(t->handle, NULL, &deadline);
 	if (r)
 		test_fail("joining thread '%s' (tid %d): %s%s%s", t->kind->name, t->before.tid,
 			  strerror(r), t->err[0] ? "; it found: " : "", t->err);
@@ -638,7 +573,7 @@ int main(int argc, char **argv)
 		if (strcmp(t->comm, t->kind->name))
 			test_fail("thread '%s' has comm '%s'", t->kind->name, t->comm);
 	}
-	ntasks_was = read_tasks(tasks_was);
+	ntasks_was = test_tasks(tasks_was, TASKS_MAX);
 	if (ntasks_was != NTHREADS + 1)
 		test_fail("%d threads, expected %d", ntasks_was, NTHREADS + 1);
 
@@ -650,7 +585,7 @@ int main(int argc, char **argv)
 		test_fail("the exited thread's '%s' exists", path);
 	if (errno != ENOENT)
 		test_fail("access '%s': %m", path);
-	ntasks_now = read_tasks(tasks_now);
+	ntasks_now = test_tasks(tasks_now, TASKS_MAX);
 	if (ntasks_now != ntasks_was)
 		test_fail("%d threads, was %d", ntasks_now, ntasks_was);
 	for (int i = 0; i < ntasks_now; i++)

@@ -18,14 +18,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib.h"
@@ -75,16 +72,7 @@ static struct fd_was shared_was, separate_was, pipe_was;
 static unsigned char queued[QUEUED];
 static char why[WHY_MAX]; /* the first problem found since the last report */
 
-static __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-}
+#define note(...) test_note(why, sizeof(why), __VA_ARGS__)
 
 static void record_fd(int fd, struct fd_was *w)
 {
@@ -223,7 +211,6 @@ static __attribute__((noreturn)) void child(enum role role)
 	struct report r = { .role = role };
 	char path[PATH_MAX];
 	struct command c;
-	ssize_t n;
 
 	me = role;
 	close(pipe_fd[role == A ? 0 : 1]);
@@ -247,32 +234,15 @@ static __attribute__((noreturn)) void child(enum role role)
 	for (;;) {
 		snprintf(r.why, sizeof(r.why), "%s", why);
 		why[0] = '\0';
-		if (write(rep[1], &r, sizeof(r)) != sizeof(r))
-			_exit(3);
-		do
-			n = read(cmd[role][0], &c, sizeof(c));
-		while (n < 0 && errno == EINTR);
-		if (n != sizeof(c))
-			_exit(3); /* R is gone */
+		test_send_recv(rep[1], &r, sizeof(r), cmd[role][0], &c, sizeof(c));
 		r.val = obey(&c);
 	}
 }
 
 /* ---- R */
 
-static __attribute__((noreturn, format(printf, 1, 2))) void fail_tree(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	for (int i = 1; i < NR_ROLES; i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGKILL);
-	test_fail("%s", msg);
-}
+/* Fail, killing the descendants first. */
+#define fail_tree(...) test_fail_killing(pids + 1, NR_ROLES - 1, __VA_ARGS__)
 
 static void check_mine(void)
 {
@@ -282,18 +252,10 @@ static void check_mine(void)
 
 static void read_any(struct report *r)
 {
-	struct pollfd p = { .fd = rep[0], .events = POLLIN };
-	ssize_t n;
-	int pr;
+	const char *err = test_read_msg(rep[0], r, sizeof(*r), REPORT_TIMEOUT_MS);
 
-	do
-		pr = poll(&p, 1, REPORT_TIMEOUT_MS);
-	while (pr < 0 && errno == EINTR);
-	if (pr == 0)
-		fail_tree("no report from the children in %d ms", REPORT_TIMEOUT_MS);
-	n = read(rep[0], r, sizeof(*r));
-	if (n != sizeof(*r))
-		fail_tree("report pipe: read %zd bytes (%s)", n, n < 0 ? strerror(errno) : "EOF");
+	if (err)
+		fail_tree("report pipe from the children: %s", err);
 	if (r->role <= R || r->role >= NR_ROLES)
 		fail_tree("a report from unknown role %d", r->role);
 	if (r->why[0])
@@ -387,7 +349,6 @@ static void setup(void)
 int main(int argc, char **argv)
 {
 	long long ino_a, ino_b;
-	int status;
 
 	test_init(argc, argv);
 	setup();
@@ -423,15 +384,7 @@ int main(int argc, char **argv)
 	ask(B, 'r', 0);
 	ask(A, 'q', 0);
 	ask(B, 'e', 0);
-	for (int i = 1; i < NR_ROLES; i++) {
-		struct command c = { .op = 'x' };
-
-		if (write(cmd[i][1], &c, sizeof(c)) != sizeof(c))
-			fail_tree("command to %s: %s", role_names[i], strerror(errno));
-		if (waitpid(pids[i], &status, 0) != pids[i])
-			fail_tree("waitpid(%s %d): %s", role_names[i], pids[i], strerror(errno));
-		if (!WIFEXITED(status) || WEXITSTATUS(status))
-			fail_tree("%s ended with status %#x", role_names[i], status);
-	}
+	test_end_children(pids + 1, cmd + 1, role_names + 1, NR_ROLES - 1,
+			  &(struct command){ .op = 'x' }, sizeof(struct command));
 	test_pass();
 }

@@ -9,7 +9,6 @@
  * CRYO-TEST: cycles=2
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,35 +98,15 @@ static __attribute__((noreturn)) void grandchild(void)
 	}
 }
 
-static __attribute__((noreturn, format(printf, 1, 2))) void fail_tree(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (g_pid > 0)
-		kill(g_pid, SIGKILL);
-	if (gg_pid > 0)
-		kill(gg_pid, SIGKILL);
-	test_fail("%s", msg);
-}
+/* Fail, killing G and GG first. */
+#define fail_tree(...) test_fail_killing((const pid_t[]){ g_pid, gg_pid }, 2, __VA_ARGS__)
 
 static void read_report(struct report *r, const char *who)
 {
-	struct pollfd p = { .fd = rep[0], .events = POLLIN };
-	ssize_t n;
-	int pr;
+	const char *err = test_read_msg(rep[0], r, sizeof(*r), REPORT_TIMEOUT_MS);
 
-	do
-		pr = poll(&p, 1, REPORT_TIMEOUT_MS);
-	while (pr < 0 && errno == EINTR);
-	if (pr == 0)
-		fail_tree("no report from %s in %d ms", who, REPORT_TIMEOUT_MS);
-	n = read(rep[0], r, sizeof(*r));
-	if (n != sizeof(*r))
-		fail_tree("report pipe: read %zd bytes (%s)", n, n < 0 ? strerror(errno) : "EOF");
+	if (err)
+		fail_tree("report pipe from %s: %s", who, err);
 	if (r->why[0])
 		fail_tree("%s: %s", who, r->why);
 }

@@ -10,9 +10,7 @@
  * CRYO-TEST: cycles=2
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +33,7 @@ static int cmd[2]; /* R -> L */
 static int rep[2]; /* L -> R */
 static char why[WHY_MAX]; /* the first problem found */
 
-static __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-}
+#define note(...) test_note(why, sizeof(why), __VA_ARGS__)
 
 static void on_sigchld(int sig)
 {
@@ -195,11 +184,11 @@ static __attribute__((noreturn)) void live_child(void)
 
 static void read_report(void)
 {
-	struct pollfd p = { .fd = rep[0], .events = POLLIN };
 	char buf[WHY_MAX];
+	const char *err = test_read_msg(rep[0], buf, sizeof(buf), REPORT_TIMEOUT_MS);
 
-	if (poll(&p, 1, REPORT_TIMEOUT_MS) != 1 || read(rep[0], buf, sizeof(buf)) != sizeof(buf))
-		test_fail("no report from L (%d)", l_pid);
+	if (err)
+		test_fail("no report from L (%d): %s", l_pid, err);
 	if (buf[0])
 		test_fail("L: %s", buf);
 }

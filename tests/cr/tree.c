@@ -16,10 +16,8 @@
  * CRYO-TEST: cycles=2
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,34 +254,15 @@ static pthread_t waiter;
 static pid_t waited;
 static int waited_status, waited_errno;
 
-static __attribute__((noreturn, format(printf, 1, 2))) void fail_tree(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	for (int i = 1; i < NR_ROLES; i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGKILL);
-	test_fail("%s", msg);
-}
+/* Fail, killing the descendants first. */
+#define fail_tree(...) test_fail_killing(pids + 1, NR_ROLES - 1, __VA_ARGS__)
 
 static void read_report(struct report *r)
 {
-	struct pollfd p = { .fd = rep[0], .events = POLLIN };
-	ssize_t n;
-	int pr;
+	const char *err = test_read_msg(rep[0], r, sizeof(*r), REPORT_TIMEOUT_MS);
 
-	do
-		pr = poll(&p, 1, REPORT_TIMEOUT_MS);
-	while (pr < 0 && errno == EINTR);
-	if (pr == 0)
-		fail_tree("no report from the descendants in %d ms", REPORT_TIMEOUT_MS);
-	n = read(rep[0], r, sizeof(*r));
-	if (n != (ssize_t)sizeof(*r))
-		fail_tree("report pipe: read %zd bytes (%s)", n, n < 0 ? strerror(errno) : "EOF");
+	if (err)
+		fail_tree("report pipe from the descendants: %s", err);
 	if (r->role <= R || r->role >= NR_ROLES)
 		fail_tree("report from an unknown role %d", r->role);
 }
