@@ -349,11 +349,16 @@ int mm_restore_vdso(struct rst_ctx *r)
 	e = image_vdso_unit(r, &tgt, &tlen, &tvdso);
 	if (e < 0)
 		return e;
-	e = proc_parse_smaps(r->pup.pid, &mine, &n);
-	if (e < 0)
-		return pr_err_errno(e, "task %d: can't read its mappings", r->pup.pid);
-	e = mm_vdso_unit(mine, n, &cur, &len, &cvdso);
-	proc_vmas_free(mine, n);
+	if (r->parent) {
+		/* Forked from its rebuilt parent: the vdso is where the parent's image put it. */
+		e = image_vdso_unit(r->parent, &cur, &len, &cvdso);
+	} else {
+		e = proc_parse_smaps(r->pup.pid, &mine, &n);
+		if (e < 0)
+			return pr_err_errno(e, "task %d: can't read its mappings", r->pup.pid);
+		e = mm_vdso_unit(mine, n, &cur, &len, &cvdso);
+		proc_vmas_free(mine, n);
+	}
 	if (e < 0)
 		return pr_err_errno(e, "task %d: can't find its vdso", r->pup.pid);
 	if (len != tlen || tvdso - tgt != cvdso - cur)
