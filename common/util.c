@@ -60,12 +60,13 @@ char *xasprintf(const char *fmt, ...)
 	return oom_check(r < 0 ? NULL : s);
 }
 
-int read_full(int fd, void *buf, size_t len)
+/* Loop read(2) (@off < 0) or pread(2) until @len bytes came: 0, -errno, or -EIO at the end. */
+static int read_loop(int fd, void *buf, size_t len, off_t off)
 {
 	char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = off < 0 ? read(fd, p, len) : pread(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -75,65 +76,52 @@ int read_full(int fd, void *buf, size_t len)
 			return -EIO;
 		p += n;
 		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
+}
+
+/* The same for write(2) and pwrite(2). */
+static int write_loop(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
+	}
+	return 0;
+}
+
+int read_full(int fd, void *buf, size_t len)
+{
+	return read_loop(fd, buf, len, -1);
 }
 
 int pread_full(int fd, void *buf, size_t len, off_t off)
 {
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int pwrite_full(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return read_loop(fd, buf, len, off);
 }
 
 int write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
+	return write_loop(fd, buf, len, -1);
+}
 
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+int pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	return write_loop(fd, buf, len, off);
 }
 
 int read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len)
