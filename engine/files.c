@@ -80,7 +80,7 @@ static FileEntry *table_find(struct dump_ctx *d, const struct stat *st, pid_t pi
 }
 
 /* Files reached by path (exe, cwd, mapped files) rather than by an fd. */
-int files_dump_path(struct dump_ctx *d, const char *link, pid_t pid, int fd, uint64_t *ret_id)
+int files_dump_path(struct dump_ctx *d, const char *link, uint64_t *ret_id)
 {
 	_cleanup_close_ int copy = open(link, O_PATH | O_CLOEXEC);
 	_cleanup_free_ char *target = NULL;
@@ -90,7 +90,7 @@ int files_dump_path(struct dump_ctx *d, const char *link, pid_t pid, int fd, uin
 
 	if (copy < 0 || fstat(copy, &st) < 0)
 		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, link);
-	f = table_find(d, &st, pid, fd);
+	f = table_find(d, &st, d->pid, -1);
 	if (f) {
 		*ret_id = f->id;
 		return 0;
@@ -103,7 +103,7 @@ int files_dump_path(struct dump_ctx *d, const char *link, pid_t pid, int fd, uin
 	copy = open(link, O_RDONLY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
 	if (copy < 0)
 		return pr_err_errno(-errno, "task %d: can't open '%s'", d->pid, link);
-	f = table_add(d, &st, pid, fd);
+	f = table_add(d, &st, d->pid, -1);
 	f->kind = FILE_KIND__FILE_REG;
 	f->flags = O_RDONLY;
 	r = reg_file_ops.dump(d, f, copy, -1, &st, target);
@@ -295,14 +295,22 @@ int files_prepare_tree(struct rst_tree *t)
 		t->procs[i]->pipe_data = t->pipe_data;
 		t->procs[i]->nr_pipe_data = t->nr_pipe_data;
 	}
-	for (size_t i = 0; rr == 0 && i < t->nr_files; i++)
-		rr = ops_of(t->files[i]->kind)->prepare(t->procs[0], t->files[i]);
 	if (rr < 0)
 		return rr;
 	t->copies = xcalloc(t->nr_files, sizeof(*t->copies));
 	for (size_t i = 0; i < t->nr_files; i++)
 		t->copies[i] = -1;
 	return 0;
+}
+
+/* Each kind checks its files, once every process's fd table is read too. */
+int files_prepare_kinds(struct rst_tree *t)
+{
+	int rr = 0;
+
+	for (size_t i = 0; rr == 0 && i < t->nr_files; i++)
+		rr = ops_of(t->files[i]->kind)->prepare(t->procs[0], t->files[i]);
+	return rr;
 }
 
 int files_prepare(struct rst_ctx *r)

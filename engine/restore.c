@@ -119,7 +119,7 @@ static int read_images(struct rst_tree *t)
 		if (rr == 0)
 			rr = mm_prepare(t->procs[i]);
 	}
-	return rr;
+	return rr ? rr : files_prepare_kinds(t);
 }
 
 /*

@@ -28,8 +28,6 @@
 #define EPOLL_TFDS_MAX 65536
 /* Deepest chain of epolls watching epolls opened; the kernel allows 4 (EP_MAX_NESTS). */
 #define EPOLL_NEST_MAX 8
-/* Most fds of the owner's table read at prepare, as files.c reads it. */
-#define EPOLL_FDS_MAX (1u << 20)
 /* Bits of a watch's events that are flags: all a fired EPOLLONESHOT watch keeps. */
 #define EP_PRIVATE_BITS (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
 /* The bits EPOLLEXCLUSIVE may come with (Linux 4.5). */
@@ -204,46 +202,33 @@ static int check_tfds(struct rst_ctx *r, const FileEntry *f, const struct fd_ind
 	return 0;
 }
 
-/*
- * The fd table of the epoll's owner, read here: prepare() runs before the processes' own
- * fd tables are read, and a corrupt watch must be found before any process exists.
- */
-static int read_owner_fds(struct rst_ctx *r, const FileEntry *f, FdEntry ***ret, size_t *ret_n)
+/* The process that owns the epoll, whose fd numbers its watches name. */
+static const struct rst_ctx *owner_of(struct rst_ctx *r, const FileEntry *f)
 {
 	const struct rst_tree *t = r->tree;
-	char name[64];
 
-	for (size_t i = 0; i < t->nr_procs; i++) {
-		const TaskEntry *task = t->procs[i]->task;
-
-		if (task && !task->zombie && task->pid == f->epoll->pid)
-			return img_read_all(t->dirfd, IMG_NAME(name, "fds", (int)task->pid),
-					    IMG_KIND__IMG_FDS, &fd_entry__descriptor, EPOLL_FDS_MAX,
-					    (ProtobufCMessage ***)ret, ret_n);
-	}
-	return pr_err_ret(-EINVAL, "image 'files.img': epoll file %lu belongs to task %u, not in the tree",
-			  (unsigned long)f->id, f->epoll->pid);
+	for (size_t i = 0; i < t->nr_procs; i++)
+		if (!t->procs[i]->task->zombie && t->procs[i]->task->pid == f->epoll->pid)
+			return t->procs[i];
+	return NULL;
 }
 
 static int epoll_prepare(struct rst_ctx *r, const FileEntry *f)
 {
-	FdEntry **fds = NULL;
+	const struct rst_ctx *owner;
 	struct fd_index ix;
-	size_t n = 0;
 	int rr;
 
 	if (!f->epoll || !f->epoll->has_pid || f->epoll->n_tfds > EPOLL_TFDS_MAX)
 		return pr_err_ret(-EINVAL, "image 'files.img': epoll file %lu is corrupt",
 				  (unsigned long)f->id);
-	rr = read_owner_fds(r, f, &fds, &n);
-	if (rr < 0)
-		return rr;
-	index_build(fds, n, &ix);
+	owner = owner_of(r, f);
+	if (!owner)
+		return pr_err_ret(-EINVAL, "image 'files.img': epoll file %lu belongs to task %u, not in the tree",
+				  (unsigned long)f->id, f->epoll->pid);
+	index_build(owner->fds, owner->nr_fds, &ix);
 	rr = check_tfds(r, f, &ix);
 	free(ix.fds);
-	for (size_t i = 0; i < n; i++)
-		img_free(&fds[i]->base);
-	free(fds);
 	return rr;
 }
 
