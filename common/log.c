@@ -17,11 +17,6 @@ void log_set_level(int level)
 	log_level = level;
 }
 
-int log_get_level(void)
-{
-	return log_level;
-}
-
 unsigned long long log_now_us(void)
 {
 	struct timespec ts;

@@ -14,7 +14,6 @@ enum log_level {
 };
 
 void log_set_level(int level);
-int log_get_level(void);
 /* Send log lines to @path as well as stderr errors; returns -errno. */
 int log_open_file(const char *path);
 void log_close_file(void);

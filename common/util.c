@@ -60,13 +60,13 @@ char *xasprintf(const char *fmt, ...)
 	return oom_check(r < 0 ? NULL : s);
 }
 
-/* Loop read(2) (@off < 0) or pread(2) until @len bytes came: 0, -errno, or -EIO at the end. */
-static int read_loop(int fd, void *buf, size_t len, off_t off)
+/* Loop pread(2) until @len bytes came: 0, -errno, or -EIO at the end of the file. */
+int pread_full(int fd, void *buf, size_t len, off_t off)
 {
 	char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = off < 0 ? read(fd, p, len) : pread(fd, p, len, off);
+		ssize_t n = pread(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -76,13 +76,12 @@ static int read_loop(int fd, void *buf, size_t len, off_t off)
 			return -EIO;
 		p += n;
 		len -= (size_t)n;
-		if (off >= 0)
-			off += n;
+		off += n;
 	}
 	return 0;
 }
 
-/* The same for write(2) and pwrite(2). */
+/* Loop write(2) (@off < 0) or pwrite(2) until all of @len bytes went. */
 static int write_loop(int fd, const void *buf, size_t len, off_t off)
 {
 	const char *p = buf;
@@ -102,16 +101,6 @@ static int write_loop(int fd, const void *buf, size_t len, off_t off)
 			off += n;
 	}
 	return 0;
-}
-
-int read_full(int fd, void *buf, size_t len)
-{
-	return read_loop(fd, buf, len, -1);
-}
-
-int pread_full(int fd, void *buf, size_t len, off_t off)
-{
-	return read_loop(fd, buf, len, off);
 }
 
 int write_full(int fd, const void *buf, size_t len)

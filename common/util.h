@@ -28,12 +28,6 @@ static inline void closep(int *fd)
 		close(*fd);
 }
 
-static inline void fclosep(FILE **f)
-{
-	if (*f)
-		fclose(*f);
-}
-
 static inline void closedirp(DIR **d)
 {
 	if (*d)
@@ -43,7 +37,6 @@ static inline void closedirp(DIR **d)
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
-#define _cleanup_fclose_ _cleanup_(fclosep)
 #define _cleanup_closedir_ _cleanup_(closedirp)
 
 #define TAKE_PTR(p)                                                                                \
@@ -68,7 +61,6 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Full reads and writes, retried on EINTR and short counts; return 0 or -errno (-EIO on EOF). */
-int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
 int pread_full(int fd, void *buf, size_t len, off_t off);
 int pwrite_full(int fd, const void *buf, size_t len, off_t off);

@@ -38,11 +38,6 @@ static void img_destroy(struct img *img)
 	free(img);
 }
 
-const char *img_name(const struct img *img)
-{
-	return img->name;
-}
-
 static int img_put(struct img *img, const void *buf, size_t len)
 {
 	if (img->err)
@@ -157,8 +152,7 @@ static int img_check_header(struct img *img)
 	return r;
 }
 
-static int img_open_flags(int dirfd, const char *name, ImgKind kind, bool optional,
-			  struct img **ret)
+int img_open(int dirfd, const char *name, ImgKind kind, struct img **ret)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -166,13 +160,8 @@ static int img_open_flags(int dirfd, const char *name, ImgKind kind, bool option
 	FILE *f;
 	int r;
 
-	if (fd < 0) {
-		if (errno == ENOENT && optional) {
-			*ret = NULL;
-			return 0;
-		}
+	if (fd < 0)
 		return pr_err_errno(-errno, "image '%s': can't open", name);
-	}
 	f = fdopen(fd, "r");
 	if (!f) {
 		r = -errno;
@@ -192,16 +181,6 @@ static int img_open_flags(int dirfd, const char *name, ImgKind kind, bool option
 	}
 	*ret = img;
 	return 0;
-}
-
-int img_open(int dirfd, const char *name, ImgKind kind, struct img **ret)
-{
-	return img_open_flags(dirfd, name, kind, false, ret);
-}
-
-int img_open_optional(int dirfd, const char *name, ImgKind kind, struct img **ret)
-{
-	return img_open_flags(dirfd, name, kind, true, ret);
 }
 
 int img_write(struct img *img, const ProtobufCMessage *msg)

@@ -20,8 +20,6 @@ struct img;
 int img_create(int dirfd, const char *name, ImgKind kind, struct img **ret);
 /* Open image file @name; a missing file is -ENOENT and logged naming it. */
 int img_open(int dirfd, const char *name, ImgKind kind, struct img **ret);
-/* Like img_open, but a missing file is not an error: *ret is NULL and 0 returned. */
-int img_open_optional(int dirfd, const char *name, ImgKind kind, struct img **ret);
 int img_write(struct img *img, const ProtobufCMessage *msg);
 /* Read the next entry: 1 and *ret set, 0 at the end, or -errno logged with the file name. */
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
@@ -38,7 +36,6 @@ int img_read_all(int dirfd, const char *name, ImgKind kind, const ProtobufCMessa
 int img_write_one(int dirfd, const char *name, ImgKind kind, const ProtobufCMessage *msg);
 /* Flush and close; returns the first write error. */
 int img_close(struct img *img);
-const char *img_name(const struct img *img);
 int img_closep_helper(struct img **img);
 
 #define _cleanup_img_ __attribute__((cleanup(img_closep_helper)))

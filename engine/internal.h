@@ -92,7 +92,6 @@ struct dump_tree {
 struct dump_ctx {
 	struct dump_tree *tree;
 	struct dump_ctx *parent; /* NULL for the root */
-	const struct cr_dump_opts *opts;
 	pid_t pid;
 	int dirfd;
 	pid_t *tids; /* seized threads, the leader first; none for a zombie */
@@ -137,7 +136,6 @@ struct rst_ctx {
 	struct rst_tree *tree;
 	struct rst_ctx *parent; /* NULL for the root */
 	pid_t pid;
-	const struct cr_restore_opts *opts;
 	int dirfd;
 	TaskEntry *task;
 	MmEntry *mm;
@@ -254,10 +252,11 @@ int files_dump(struct dump_ctx *d);
 int files_write_images(struct dump_tree *t);
 int files_check_tree(struct dump_tree *t);
 int files_prepare_tree(struct rst_tree *t);
+int files_prepare_kinds(struct rst_tree *t);
 int files_prepare(struct rst_ctx *r);
 int files_restore(struct rst_ctx *r);
-/* Add (or find) the file at @path (held open as @fd by @pid, or -1) to the table: its id. */
-int files_dump_path(struct dump_ctx *d, const char *path, pid_t pid, int fd, uint64_t *ret_id);
+/* Add (or find) the file that link @path of the task leads to (exe, cwd, a mapping): its id. */
+int files_dump_path(struct dump_ctx *d, const char *path, uint64_t *ret_id);
 /* Open file @id in the puppet with @flags: the remote fd. */
 int files_open_remote(struct rst_ctx *r, uint64_t id, int flags, int *ret_fd);
 const FileEntry *files_find(struct rst_ctx *r, uint64_t id);

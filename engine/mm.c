@@ -109,7 +109,7 @@ static int dump_vma_kind(struct dump_ctx *d, const struct proc_vma *v, VmaEntry 
 	e->pgoff = v->pgoff;
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", d->pid, (unsigned long)v->start,
 		 (unsigned long)v->end);
-	r = files_dump_path(d, link, d->pid, -1, &e->file_id);
+	r = files_dump_path(d, link, &e->file_id);
 	return r < 0 ? r : 0;
 }
 
@@ -207,7 +207,7 @@ int mm_dump(struct dump_ctx *d)
 	if (r < 0)
 		return r;
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", d->pid);
-	r = files_dump_path(d, exe, d->pid, -1, &mm->exe_file_id);
+	r = files_dump_path(d, exe, &mm->exe_file_id);
 	if (r < 0)
 		return r;
 	mm->has_exe_file_id = true;

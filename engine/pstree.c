@@ -22,7 +22,6 @@ static struct dump_ctx *dump_proc_new(struct dump_tree *t, struct dump_ctx *pare
 
 	d->tree = t;
 	d->parent = parent;
-	d->opts = t->opts;
 	d->pid = pid;
 	d->dirfd = t->dirfd;
 	t->procs = xrealloc_array(t->procs, t->nr_procs + 1, sizeof(*t->procs));
@@ -178,7 +177,6 @@ int pstree_read(struct rst_tree *t)
 		struct rst_ctx *r = xzalloc(sizeof(*r));
 
 		r->tree = t;
-		r->opts = t->opts;
 		r->dirfd = t->dirfd;
 		r->pidfd = -1;
 		r->pid = (pid_t)e[i]->pid;

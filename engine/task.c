@@ -195,10 +195,10 @@ int task_dump_misc(struct dump_ctx *d)
 		r = dump_prctls(d);
 	snprintf(link, sizeof(link), "/proc/%d/cwd", d->pid);
 	if (r == 0)
-		r = files_dump_path(d, link, d->pid, -1, &t->cwd_file);
+		r = files_dump_path(d, link, &t->cwd_file);
 	snprintf(link, sizeof(link), "/proc/%d/root", d->pid);
 	if (r == 0)
-		r = files_dump_path(d, link, d->pid, -1, &t->root_file);
+		r = files_dump_path(d, link, &t->root_file);
 	t->has_cwd_file = t->has_root_file = true;
 	return r;
 }

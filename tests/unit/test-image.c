@@ -135,7 +135,7 @@ static void test_roundtrip(void)
 	r = write_vmas("vmas.img");
 	CHECK(r == 0, "roundtrip: %d vma entries written and closed (r=%d)", N_VMAS, r);
 	r = img_open(dfd, "vmas.img", IMG_KIND__IMG_VMAS, &img);
-	CHECK(r == 0 && img && !strcmp(img_name(img), "vmas.img"), "roundtrip: opened, named");
+	CHECK(r == 0 && img, "roundtrip: opened");
 	if (r < 0)
 		return;
 	for (i = 0; (r = img_read(img, &vma_entry__descriptor, &msg)) > 0; i++) {
@@ -205,13 +205,9 @@ static void test_open_errors(void)
 
 	r = img_open(dfd, "missing.img", IMG_KIND__IMG_VMAS, &img);
 	CHECK(r == -ENOENT, "open: a missing image is -ENOENT (r=%d)", r);
-	r = img_open_optional(dfd, "missing.img", IMG_KIND__IMG_VMAS, &img);
-	CHECK(r == 0 && img == NULL, "open: a missing optional image is 0 and NULL");
 	CHECK(img_close(NULL) == 0, "open: img_close(NULL) is 0");
 	r = read_all("vmas.img", IMG_KIND__IMG_PAGEMAP, &pagemap_entry__descriptor, &n);
 	CHECK(r == -EINVAL, "open: an image of another kind is -EINVAL (r=%d)", r);
-	r = img_open_optional(dfd, "vmas.img", IMG_KIND__IMG_FDS, &img);
-	CHECK(r == -EINVAL, "open: optional, of another kind is -EINVAL too (r=%d)", r);
 	mkdirat(dfd, "dir.img", 0700);
 	r = read_all("dir.img", IMG_KIND__IMG_VMAS, &vma_entry__descriptor, &n);
 	CHECK(r < 0, "open: a directory is refused (r=%d)", r);
