@@ -188,8 +188,8 @@ int pstree_dump(struct dump_tree *t);
 int pstree_dump_zombie(struct dump_ctx *d);
 /* Read pstree.img into t->procs (each with its task image), parents before children. */
 int pstree_read(struct rst_tree *t);
-/* Make child @c of the already created puppet @parent, by a remote clone3. */
-int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c);
+/* Make the children of the already created puppet @parent, by remote clone3s. */
+int pstree_create_children(struct rst_ctx *parent);
 /* The root is made by cryo: its session, if it led one. */
 int pstree_root_session(struct rst_ctx *root);
 /* Sessions and process groups inside the tree, once every process exists. */

@@ -195,16 +195,151 @@ int pstree_read(struct rst_tree *t)
 	return rr;
 }
 
+/*
+ * A process made by a remote clone3 in @via, with pid @want: its puppet in *ret, stopped
+ * before its first instruction. CLONE_PTRACE makes it cryo's tracee from birth.
+ */
+static int clone_puppet(struct puppet *via, pid_t want, int exit_signal, struct puppet *ret)
+{
+	struct clone_args ca = { .flags = CLONE_PTRACE, .set_tid_size = 1 };
+	uint64_t tid_addr, ca_addr;
+	int status, rr;
+	long got;
+
+	ca.exit_signal = (uint64_t)exit_signal;
+	rr = puppet_put(via, 256, &want, sizeof(want), &tid_addr);
+	ca.set_tid = tid_addr;
+	if (rr == 0)
+		rr = puppet_put(via, 0, &ca, sizeof(ca), &ca_addr);
+	if (rr < 0)
+		return rr;
+	got = puppet_sys(via, SYS_clone3, ca_addr, sizeof(ca));
+	if (got == -EEXIST)
+		return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid", want);
+	if (got < 0)
+		return pr_err_errno((int)got, "task %d: can't create child %d", via->pid, want);
+	if (waitpid(want, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
+		return pr_err_ret(-ECHILD, "task %d: did not stop (status 0x%x)", want, status);
+	return puppet_init_thread(ret, want, via);
+}
+
+/* As the tracer of dying @pid, let it through its last stops until it is dead. */
+static void wait_dead(pid_t pid)
+{
+	int ws;
+
+	while (waitpid(pid, &ws, __WALL) == pid && !WIFEXITED(ws) && !WIFSIGNALED(ws))
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)(WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0));
+}
+
+/* Make puppet @p exit with @code and wait until it is dead. */
+static void exit_puppet(struct puppet *p, int code)
+{
+	uint64_t args[6] = { (uint64_t)code };
+	arch_regs_t regs = p->base;
+	long ret;
+
+	/* exit_group never returns: the remote syscall ends with the task gone. */
+	arch_remote_syscall(p->pid, &regs, p->sys_ip, SYS_exit_group, args, &ret);
+	wait_dead(p->pid);
+}
+
+/*
+ * A stand-in holds the pid of a session or group leader that had exited before the dump:
+ * made in @from, it makes the session or group, the members join it or are forked from it,
+ * then it exits and @from reaps it. Its exit signal is 0: @from gets no SIGCHLD.
+ */
+struct standin {
+	struct rst_ctx *from;
+	struct puppet pup;
+};
+
+static int standin_new(struct rst_ctx *from, pid_t pid, bool session, struct standin *ret)
+{
+	long a;
+	int rr;
+
+	ret->from = from;
+	rr = clone_puppet(&from->pup, pid, 0, &ret->pup);
+	if (rr < 0)
+		return pr_err_errno(rr, "task %d: can't make a stand-in for the %s leader %d",
+				    from->pid, session ? "session" : "group", pid);
+	a = session ? puppet_sys(&ret->pup, SYS_setsid) : puppet_sys(&ret->pup, SYS_setpgid, 0, 0);
+	if (a < 0)
+		return pr_err_errno((int)a, "stand-in %d: can't make its %s", pid,
+				    session ? "session" : "group");
+	pr_info("task %d: stand-in %d makes the %s of a leader gone before the dump", from->pid,
+		pid, session ? "session" : "group");
+	return 0;
+}
+
+/* End every stand-in of @s: each exits, and the process that made it reaps it. */
+static int standins_end(struct standin *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		long a;
+
+		exit_puppet(&s[i].pup, 0);
+		a = puppet_sys(&s[i].from->pup, SYS_wait4, (uint64_t)s[i].pup.pid, 0, __WALL, 0);
+		if (a != s[i].pup.pid)
+			return pr_err_errno(a < 0 ? (int)a : -ECHILD, "task %d: can't reap stand-in %d",
+					    s[i].from->pid, s[i].pup.pid);
+	}
+	return 0;
+}
+
+static struct standin *standin_find(struct standin *s, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].pup.pid == pid)
+			return &s[i];
+	return NULL;
+}
+
+/* The session the root was in when it did not lead one: outside the tree, cryo's at restore. */
+static uint32_t outside_sid(const struct rst_tree *t)
+{
+	const TaskEntry *root = t->procs[0]->task;
+
+	return root->sid != root->pid ? root->sid : 0;
+}
+
+/*
+ * The puppet that forks child @c of @parent: the parent itself, or, for a child in a session
+ * whose leader is gone (forked by that leader, then reparented to @parent, a subreaper), a
+ * stand-in leader of that session made by @parent.
+ */
+static int forker_of(struct rst_ctx *parent, struct rst_ctx *c, struct standin *s, size_t *n,
+		     struct puppet **ret)
+{
+	uint32_t sid = c->task->sid;
+	struct standin *found;
+	int rr;
+
+	*ret = &parent->pup;
+	if (sid == (uint32_t)c->pid || sid == parent->task->sid)
+		return 0;
+	if (find_proc(parent->tree, parent->tree->nr_procs, sid) || sid == outside_sid(parent->tree))
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: is in session %u, neither its own nor its parent's, whose leader is alive: not supported yet",
+				  c->pid, sid);
+	found = standin_find(s, *n, (pid_t)sid);
+	if (!found) {
+		found = &s[*n];
+		rr = standin_new(parent, (pid_t)sid, true, found);
+		if (rr < 0)
+			return rr;
+		(*n)++;
+	}
+	*ret = &found->pup;
+	return 0;
+}
+
 /* A session leader makes its session before it has children, who inherit it. */
 static int restore_session(struct rst_ctx *c)
 {
 	long a;
 
-	/* Any other session is the parent's, inherited; a session from nowhere is refused. */
-	if (c->parent && c->task->sid != (uint32_t)c->pid && c->task->sid != c->parent->task->sid)
-		return pr_err_ret(-EOPNOTSUPP,
-				  "task %d: is in session %u, neither its own nor its parent's: not supported yet",
-				  c->pid, c->task->sid);
 	if (c->task->sid != (uint32_t)c->pid)
 		return 0;
 	a = puppet_sys(&c->pup, SYS_setsid);
@@ -213,45 +348,58 @@ static int restore_session(struct rst_ctx *c)
 	return 0;
 }
 
-int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c)
+static int create_child(struct puppet *via, struct rst_ctx *c)
 {
-	pid_t want = c->pid;
-	struct clone_args ca = { .flags = CLONE_PTRACE, .set_tid_size = 1 };
-	uint64_t tid_addr, ca_addr;
-	int status, rr;
-	long got;
+	int rr = clone_puppet(via, c->pid, exit_sig(c->task), &c->pup);
 
-	/* CLONE_PTRACE: cryo traces the child from birth, stopped before its first instruction. */
-	ca.exit_signal = exit_sig(c->task);
-	rr = puppet_put(&parent->pup, 256, &want, sizeof(want), &tid_addr);
-	ca.set_tid = tid_addr;
-	if (rr == 0)
-		rr = puppet_put(&parent->pup, 0, &ca, sizeof(ca), &ca_addr);
 	if (rr < 0)
 		return rr;
-	got = puppet_sys(&parent->pup, SYS_clone3, ca_addr, sizeof(ca));
-	if (got == -EEXIST)
-		return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid", want);
-	if (got < 0)
-		return pr_err_errno((int)got, "task %d: can't create child %d", parent->pid, want);
-	c->pup.pid = want;
-	if (waitpid(want, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
-		return pr_err_ret(-ECHILD, "task %d: did not stop (status 0x%x)", want, status);
-	rr = puppet_init_thread(&c->pup, want, &parent->pup);
-	if (rr == 0) {
-		c->pidfd = (int)syscall(SYS_pidfd_open, want, 0);
-		if (c->pidfd < 0)
-			return pr_err_errno(-errno, "task %d: can't open a pidfd", want);
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	if (c->pidfd < 0)
+		return pr_err_errno(-errno, "task %d: can't open a pidfd", c->pid);
+	return restore_session(c);
+}
+
+/* Orphans of ended stand-ins go to the nearest subreaper: @r must be one meanwhile. */
+static int set_subreaper(struct rst_ctx *r, bool on)
+{
+	long a = puppet_sys(&r->pup, SYS_prctl, PR_SET_CHILD_SUBREAPER, on, 0, 0, 0);
+
+	return a < 0 ? pr_err_errno((int)a, "task %d: can't set its child subreaper flag", r->pid) : 0;
+}
+
+int pstree_create_children(struct rst_ctx *parent)
+{
+	struct rst_tree *t = parent->tree;
+	_cleanup_free_ struct standin *s = xcalloc(t->nr_procs, sizeof(*s));
+	size_t n = 0;
+	int rr = 0;
+
+	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
+		struct puppet *via;
+
+		if (t->procs[i]->parent != parent)
+			continue;
+		rr = forker_of(parent, t->procs[i], s, &n, &via);
+		if (rr == 0)
+			rr = create_child(via, t->procs[i]);
 	}
-	return rr == 0 ? restore_session(c) : rr;
+	if (n == 0 || rr < 0) {
+		standins_end(s, n);
+		return rr;
+	}
+	rr = set_subreaper(parent, true);
+	if (rr == 0)
+		rr = standins_end(s, n);
+	if (rr == 0 && !parent->task->child_subreaper)
+		rr = set_subreaper(parent, false);
+	return rr;
 }
 
 /* A zombie comes back as a child that exits the way it had: by exit_group or by a signal. */
 static int make_zombie(struct rst_ctx *z)
 {
 	int status = (int)z->task->exit_code, sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	arch_regs_t regs = z->pup.base;
-	int ws;
 
 	if (z->task->n_threads == 1 && z->task->threads[0]->comm) {
 		char comm[16] = { 0 };
@@ -266,16 +414,11 @@ static int make_zombie(struct rst_ctx *z)
 		if (ptrace(PTRACE_SETSIGMASK, z->pid, sizeof(none), &none) < 0 ||
 		    ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)sig) < 0)
 			return pr_err_errno(-errno, "task %d: can't make it a zombie", z->pid);
+		/* Once it is dead, its parent sees the zombie. */
+		wait_dead(z->pid);
 	} else {
-		uint64_t args[6] = { (uint64_t)WEXITSTATUS(status) };
-		long ret;
-
-		/* exit_group never returns: the remote syscall ends with the task gone. */
-		arch_remote_syscall(z->pid, &regs, z->pup.sys_ip, SYS_exit_group, args, &ret);
+		exit_puppet(&z->pup, WEXITSTATUS(status));
 	}
-	/* As its tracer, wait for its death: then its parent sees the zombie. */
-	while (waitpid(z->pid, &ws, __WALL) == z->pid && !WIFEXITED(ws) && !WIFSIGNALED(ws))
-		ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)(WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0));
 	return kill(z->pid, 0) == 0 ? 0 : pr_err_ret(-ESRCH, "task %d: zombie got reaped", z->pid);
 }
 
@@ -312,12 +455,23 @@ int pstree_drain_sigchld(struct rst_ctx *r)
 	return rr;
 }
 
-/* Join process group @pgid when it belongs to the tree; groups from outside stay cryo's. */
+/*
+ * A group whose leader had exited before the dump, in a session of the tree (the group of
+ * a session leader gone too is inherited from its stand-in): a stand-in makes it again.
+ */
+static bool group_needs_standin(struct rst_tree *t, const TaskEntry *task)
+{
+	return task->sid != task->pid && task->pgid != task->sid &&
+	       task->sid != outside_sid(t) && !find_proc(t, t->nr_procs, task->pgid);
+}
+
+/* Join process group @pgid when it is the tree's; groups from outside stay cryo's. */
 static int restore_pgid(struct rst_tree *t, struct rst_ctx *r)
 {
 	long a;
 
-	if (!find_proc(t, t->nr_procs, r->task->pgid) || r->task->sid == r->task->pid)
+	if (r->task->sid == r->task->pid ||
+	    (!find_proc(t, t->nr_procs, r->task->pgid) && !group_needs_standin(t, r->task)))
 		return 0;
 	a = puppet_sys(&r->pup, SYS_setpgid, 0, r->task->pgid);
 	if (a < 0)
@@ -328,14 +482,27 @@ static int restore_pgid(struct rst_tree *t, struct rst_ctx *r)
 
 int pstree_restore_groups(struct rst_tree *t)
 {
+	_cleanup_free_ struct standin *s = xcalloc(t->nr_procs, sizeof(*s));
+	size_t n = 0;
 	int rr = 0;
 
+	/* The first member of a group whose leader is gone makes its stand-in. */
+	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
+		const TaskEntry *task = t->procs[i]->task;
+
+		if (group_needs_standin(t, task) && !standin_find(s, n, (pid_t)task->pgid))
+			rr = standin_new(t->procs[i], (pid_t)task->pgid, false, &s[n++]);
+	}
 	/* Group leaders first: the others join groups that must exist. */
 	for (int leaders = 1; leaders >= 0; leaders--)
 		for (size_t i = 0; rr == 0 && i < t->nr_procs; i++)
 			if ((t->procs[i]->task->pgid == (uint32_t)t->procs[i]->pid) == leaders)
 				rr = restore_pgid(t, t->procs[i]);
-	return rr;
+	if (rr < 0) {
+		standins_end(s, n);
+		return rr;
+	}
+	return standins_end(s, n);
 }
 
 int pstree_root_session(struct rst_ctx *root)

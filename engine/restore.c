@@ -266,9 +266,8 @@ static int create_tree(struct rst_tree *t)
 		if (r->task->zombie)
 			continue;
 		rr = rebuild_memory(r);
-		for (size_t j = i + 1; rr == 0 && j < t->nr_procs; j++)
-			if (t->procs[j]->parent == r)
-				rr = pstree_create_child(r, t->procs[j]);
+		if (rr == 0)
+			rr = pstree_create_children(r);
 	}
 	if (rr == 0)
 		rr = pstree_restore_groups(t);
