@@ -3,6 +3,7 @@
 #ifndef CRYO_ENGINE_INTERNAL_H
 #define CRYO_ENGINE_INTERNAL_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -127,6 +128,7 @@ struct rst_tree {
 	} *shmem;
 	size_t nr_shmem;
 	uint64_t pages_restored;
+	cpu_set_t cpus; /* cryo's CPU affinity, before the restore pinned it to one CPU */
 	struct rst_ctx **procs; /* parents before their children; procs[0] is the root */
 	size_t nr_procs;
 };
@@ -229,6 +231,8 @@ int task_dump_misc(struct dump_ctx *d);
 int task_dump_thread(struct puppet *p, ThreadEntry *th);
 int task_restore_misc(struct rst_ctx *r);
 int task_restore_thread(struct puppet *p, const ThreadEntry *th);
+/* The CPU affinity of thread @tid from the image; @fallback where the image has none. */
+int task_restore_affinity(pid_t tid, const ThreadEntry *th, const cpu_set_t *fallback);
 /* Credentials are per thread: each thread sets its own. */
 int task_restore_creds(struct rst_ctx *r, struct puppet *p);
 int task_restore_dumpable(struct rst_ctx *r);

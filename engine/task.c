@@ -100,6 +100,50 @@ static int dump_prctls(struct dump_ctx *d)
 	return r;
 }
 
+/* A CPU mask in an image: at most CPU_SETSIZE CPUs, in 64-bit words. */
+#define CPU_MASK_WORDS (CPU_SETSIZE / 64)
+
+static int dump_affinity(ThreadEntry *th)
+{
+	uint64_t mask[CPU_MASK_WORDS] = { 0 };
+	size_t n = CPU_MASK_WORDS;
+
+	/* cpu_set_t is an array of longs, CPU n at bit n % 64 of long n / 64 on x86-64. */
+	if (sched_getaffinity((pid_t)th->tid, sizeof(mask), (cpu_set_t *)mask) < 0)
+		return pr_err_errno(-errno, "thread %u: can't read its CPU affinity", th->tid);
+	while (n > 1 && !mask[n - 1])
+		n--;
+	th->cpu_affinity = xcalloc(n, sizeof(*mask));
+	memcpy(th->cpu_affinity, mask, n * sizeof(*mask));
+	th->n_cpu_affinity = n;
+	return 0;
+}
+
+int task_restore_affinity(pid_t tid, const ThreadEntry *th, const cpu_set_t *fallback)
+{
+	cpu_set_t set;
+
+	if (th->n_cpu_affinity > CPU_MASK_WORDS)
+		return pr_err_ret(-EINVAL, "thread %d: image: CPU mask of %zu words is corrupt", tid,
+				  th->n_cpu_affinity);
+	/* An image without a mask: the thread may run where cryo may. */
+	set = *fallback;
+	if (th->n_cpu_affinity) {
+		CPU_ZERO(&set);
+		memcpy(&set, th->cpu_affinity, th->n_cpu_affinity * sizeof(uint64_t));
+	}
+	if (sched_setaffinity(tid, sizeof(set), &set) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return pr_err_errno(-errno, "thread %d: can't set its CPU affinity", tid);
+	/* EINVAL: none of its CPUs is online here (another machine) or allowed by its cpuset. */
+	pr_warn("thread %d: none of the CPUs it was bound to is usable here: it runs on cryo's",
+		tid);
+	if (sched_setaffinity(tid, sizeof(*fallback), fallback) < 0)
+		return pr_err_errno(-errno, "thread %d: can't set its CPU affinity", tid);
+	return 0;
+}
+
 int task_dump_thread(struct puppet *p, ThreadEntry *th)
 {
 	_cleanup_free_ char *comm = NULL;
@@ -108,13 +152,16 @@ int task_dump_thread(struct puppet *p, ThreadEntry *th)
 	uint64_t head = 0;
 	size_t len = 0;
 	char path[64];
-	int pol;
+	int pol, r;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", th->tid);
 	if (read_file_at(AT_FDCWD, path, 64, &comm, NULL) == 0) {
 		comm[strcspn(comm, "\n")] = '\0';
 		th->comm = TAKE_PTR(comm);
 	}
+	r = dump_affinity(th);
+	if (r < 0)
+		return r;
 	pol = sched_getscheduler((pid_t)th->tid);
 	if (pol < 0 || sched_getparam((pid_t)th->tid, &sp) < 0)
 		return pr_err_errno(-errno, "thread %u: can't read its scheduling policy", th->tid);

@@ -3,9 +3,10 @@
  * Per-process attributes: cwd (a subdirectory of the state dir), umask 027, rlimits (lowered
  * RLIMIT_NOFILE soft, RLIMIT_CORE 0/0, RLIMIT_STACK soft 4 MiB; all limits compared),
  * personality with ADDR_NO_RANDOMIZE, comm, no_new_privs, dumpable, parent-death signal,
- * SCHED_BATCH with nice 7, the child-subreaper flag, THP disable, and glibc's per-thread
- * registrations: rseq (still registered with the same area, length and signature, and the
- * kernel still updating its cpu_id), the robust futex list and clear_child_tid.
+ * SCHED_BATCH with nice 7, the CPU affinity (the last CPU alone), the child-subreaper flag,
+ * THP disable, and glibc's per-thread registrations: rseq (still registered with the same
+ * area, length and signature, and the kernel still updating its cpu_id), the robust futex
+ * list and clear_child_tid.
  * CRYO-TEST: cycles=2 leave-running=1
  */
 #include <errno.h>
@@ -52,6 +53,19 @@ static long long prctl_get_int(int option)
 	if (prctl(option, &v, 0, 0, 0))
 		test_fail("prctl(%d): %m", option);
 	return v;
+}
+
+/* The CPU affinity of the calling thread as values: its CPUs, one by one. */
+static void read_affinity(struct test_values *v)
+{
+	cpu_set_t cpus;
+
+	if (sched_getaffinity(0, sizeof(cpus), &cpus))
+		test_fail("sched_getaffinity: %m");
+	test_values_add(v, CPU_COUNT(&cpus), "number of CPUs in the affinity");
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &cpus))
+			test_values_add(v, c, "CPU in the affinity");
 }
 
 static void read_limits(struct test_values *v)
@@ -102,6 +116,7 @@ static void read_attrs(struct attrs *s)
 	if (errno)
 		test_fail("getpriority: %m");
 	test_values_add(v, prio, "nice");
+	read_affinity(v);
 	read_thread_regs(v);
 	if (!getcwd(s->cwd, sizeof(s->cwd)))
 		test_fail("getcwd: %m");
@@ -109,6 +124,24 @@ static void read_attrs(struct attrs *s)
 		test_fail("PR_GET_NAME: %m");
 	test_read_file("/proc/self/comm", s->proc_comm, sizeof(s->proc_comm));
 	s->proc_comm[strcspn(s->proc_comm, "\n")] = '\0';
+}
+
+/* Bound to one CPU, the last it may use: cryo's restore must not leave it where cryo ran. */
+static void set_affinity(void)
+{
+	cpu_set_t cpus;
+
+	if (sched_getaffinity(0, sizeof(cpus), &cpus))
+		test_fail("sched_getaffinity: %m");
+	for (int c = CPU_SETSIZE - 1; c >= 0; c--) {
+		if (!CPU_ISSET(c, &cpus))
+			continue;
+		CPU_ZERO(&cpus);
+		CPU_SET(c, &cpus);
+		break;
+	}
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		test_fail("sched_setaffinity: %m");
 }
 
 static void set_limit(int resource, rlim_t soft, rlim_t hard)
@@ -143,6 +176,7 @@ static void set_attrs(void)
 		test_fail("sched_setscheduler: %m");
 	if (setpriority(PRIO_PROCESS, 0, 7))
 		test_fail("setpriority: %m");
+	set_affinity();
 }
 
 static void compare_attrs(const struct attrs *old, const struct attrs *cur)

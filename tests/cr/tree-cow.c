@@ -6,12 +6,14 @@
  * about 16 MiB, where unshared copies would make 80.
  * After restore the sum must be what it was (at most 5% and 64 KiB more), the pages files
  * of each image directory of the test between 1 and 1.5 times the buffer (the pages
- * written once, not once per process), and each process's buffer must hold its bytes: the
- * children say so when R tells them to exit.
+ * written once, not once per process), every process must have the CPU affinity it had,
+ * and each process's buffer must hold its bytes: the children say so when R tells them to
+ * exit.
  * CRYO-TEST: cycles=2
  */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,18 @@ static long pss_kb(pid_t pid, uintptr_t start)
 		test_fail_killing(pids, NR_CHILDREN, "'%s': no Pss for the mapping at %lx", path,
 				  (unsigned long)start);
 	return kb;
+}
+
+/* @pid's CPU affinity must be @want: a restore leaves no process on cryo's CPU alone. */
+static void check_affinity(pid_t pid, const cpu_set_t *want)
+{
+	cpu_set_t cpus;
+
+	if (sched_getaffinity(pid, sizeof(cpus), &cpus))
+		test_fail_killing(pids, NR_CHILDREN, "sched_getaffinity(%d): %s", pid, strerror(errno));
+	if (!CPU_EQUAL(&cpus, want))
+		test_fail_killing(pids, NR_CHILDREN, "task %d: on %d CPUs, was on %d", pid,
+				  CPU_COUNT(&cpus), CPU_COUNT(want));
 }
 
 static long tree_pss_kb(void)
@@ -163,9 +177,12 @@ int main(int argc, char **argv)
 {
 	static const char *const names[NR_CHILDREN] = { "child 1", "child 2", "child 3", "child 4" };
 	long before, after;
+	cpu_set_t cpus;
 
 	test_init(argc, argv);
 	setup();
+	if (sched_getaffinity(0, sizeof(cpus), &cpus))
+		test_fail_killing(pids, NR_CHILDREN, "sched_getaffinity: %s", strerror(errno));
 	before = tree_pss_kb();
 	if (before > (long)(BUF_LEN >> 10) * 3 / 2)
 		test_fail_killing(pids, NR_CHILDREN, "Pss of the tree %ld KiB before the dump: not shared",
@@ -179,6 +196,9 @@ int main(int argc, char **argv)
 		test_fail_killing(pids, NR_CHILDREN, "Pss of the tree %ld KiB after restore, %ld before",
 				  after, before);
 	check_pages();
+	check_affinity(getpid(), &cpus);
+	for (int i = 0; i < NR_CHILDREN; i++)
+		check_affinity(pids[i], &cpus);
 	if (test_hash(buf, BUF_LEN) != hash_parent)
 		test_fail_killing(pids, NR_CHILDREN, "R's buffer changed");
 	test_end_children(pids, (const int(*)[2])cmd, names, NR_CHILDREN, "x", 1);
