@@ -414,6 +414,27 @@ static int set_ids(struct puppet *p, const CredsEntry *c)
 	return (int)a;
 }
 
+/*
+ * Does thread @p have credentials @c already? Puppets start with cryo's, which a tree dumped
+ * and restored by root mostly has: then the dozen remote syscalls of setting them are saved.
+ */
+static bool creds_match(struct puppet *p, const CredsEntry *c)
+{
+	struct proc_status st;
+	bool same;
+
+	/* The puppet's securebits are cryo's own, inherited and unchanged. */
+	if (proc_parse_status(p->pid, &st) < 0 || prctl(PR_GET_SECUREBITS) != (int)c->securebits)
+		return false;
+	same = !memcmp(st.uids, c->uids, sizeof(st.uids)) &&
+	       !memcmp(st.gids, c->gids, sizeof(st.gids)) && st.ngroups == c->n_groups &&
+	       (!st.ngroups || !memcmp(st.groups, c->groups, st.ngroups * sizeof(uint32_t))) &&
+	       st.cap_inh == c->cap_inh && st.cap_prm == c->cap_prm && st.cap_eff == c->cap_eff &&
+	       st.cap_bnd == c->cap_bnd && st.cap_amb == c->cap_amb;
+	proc_status_free(&st);
+	return same;
+}
+
 int task_restore_creds(struct rst_ctx *r, struct puppet *p)
 {
 	const CredsEntry *c = r->task->creds;
@@ -423,6 +444,8 @@ int task_restore_creds(struct rst_ctx *r, struct puppet *p)
 	if (!c || c->n_uids != 4 || c->n_gids != 4 || c->n_groups > PROC_MAX_GROUPS)
 		return pr_err_ret(-EINVAL, "image 'task-%u.img': credentials are corrupt",
 				  r->task->pid);
+	if (creds_match(p, c))
+		return 0;
 	rr = set_ids(p, c);
 	if (rr < 0)
 		return pr_err_errno(rr, "task %d: can't set uids/gids/groups", p->pid);
