@@ -127,6 +127,7 @@ struct rst_tree {
 	} *shmem;
 	size_t nr_shmem;
 	uint64_t pages_restored;
+	pid_t init_pid; /* with --new-pidns: the init of the tree's pid namespace, once made */
 	struct rst_ctx **procs; /* parents before their children; procs[0] is the root */
 	size_t nr_procs;
 };
@@ -198,6 +199,22 @@ int pstree_restore_groups(struct rst_tree *t);
 int pstree_restore_zombies(struct rst_tree *t);
 /* Drop the SIGCHLD that making @r's zombie children queued for it. */
 int pstree_drain_sigchld(struct rst_ctx *r);
+/* What to do when the image's pids are taken here. */
+#define PIDNS_HINT "restore with --new-pidns to give the tree a pid namespace of its own"
+/*
+ * Every pid and tid of the image must be free here; with --new-pidns, none may be 1, the
+ * new namespace's init's. Checked before any process is made.
+ */
+int pidns_check(const struct rst_tree *t);
+/*
+ * With --new-pidns: make the init of a new pid namespace, which makes the root with its image
+ * pid there, stopped and traced by cryo. Its pid here (pup.pid) through @ret_pid.
+ */
+int pidns_create_root(struct rst_ctx *root, pid_t *ret_pid);
+/* Kill the init, and with it its namespace, if there is one. */
+void pidns_kill(struct rst_tree *t);
+/* The pid here of child or thread @id (its image pid) that task @r has just made. */
+int pidns_host_pid(const struct rst_ctx *r, pid_t id, bool thread, pid_t *ret_pid);
 /* Hand cryo's fd @local to the puppet of @r: the new remote fd. */
 int files_install(struct rst_ctx *r, int local, int *ret_fd);
 

@@ -231,15 +231,19 @@ int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c)
 		return rr;
 	got = puppet_sys(&parent->pup, SYS_clone3, ca_addr, sizeof(ca));
 	if (got == -EEXIST)
-		return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid", want);
+		return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid: " PIDNS_HINT,
+				  want);
 	if (got < 0)
 		return pr_err_errno((int)got, "task %d: can't create child %d", parent->pid, want);
-	c->pup.pid = want;
-	if (waitpid(want, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
+	rr = pidns_host_pid(parent, want, false, &c->pup.pid);
+	if (rr < 0)
+		return rr;
+	if (waitpid(c->pup.pid, &status, __WALL) < 0 || !WIFSTOPPED(status) ||
+	    WSTOPSIG(status) != SIGSTOP)
 		return pr_err_ret(-ECHILD, "task %d: did not stop (status 0x%x)", want, status);
-	rr = puppet_init_thread(&c->pup, want, &parent->pup);
+	rr = puppet_init_thread(&c->pup, c->pup.pid, &parent->pup);
 	if (rr == 0) {
-		c->pidfd = (int)syscall(SYS_pidfd_open, want, 0);
+		c->pidfd = (int)syscall(SYS_pidfd_open, c->pup.pid, 0);
 		if (c->pidfd < 0)
 			return pr_err_errno(-errno, "task %d: can't open a pidfd", want);
 	}
@@ -263,20 +267,23 @@ static int make_zombie(struct rst_ctx *z)
 	if (sig) {
 		uint64_t none = 0;
 
-		if (ptrace(PTRACE_SETSIGMASK, z->pid, sizeof(none), &none) < 0 ||
-		    ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)sig) < 0)
+		if (ptrace(PTRACE_SETSIGMASK, z->pup.pid, sizeof(none), &none) < 0 ||
+		    ptrace(PTRACE_CONT, z->pup.pid, NULL, (void *)(long)sig) < 0)
 			return pr_err_errno(-errno, "task %d: can't make it a zombie", z->pid);
 	} else {
 		uint64_t args[6] = { (uint64_t)WEXITSTATUS(status) };
 		long ret;
 
 		/* exit_group never returns: the remote syscall ends with the task gone. */
-		arch_remote_syscall(z->pid, &regs, z->pup.sys_ip, SYS_exit_group, args, &ret);
+		arch_remote_syscall(z->pup.pid, &regs, z->pup.sys_ip, SYS_exit_group, args, &ret);
 	}
 	/* As its tracer, wait for its death: then its parent sees the zombie. */
-	while (waitpid(z->pid, &ws, __WALL) == z->pid && !WIFEXITED(ws) && !WIFSIGNALED(ws))
-		ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)(WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0));
-	return kill(z->pid, 0) == 0 ? 0 : pr_err_ret(-ESRCH, "task %d: zombie got reaped", z->pid);
+	while (waitpid(z->pup.pid, &ws, __WALL) == z->pup.pid && !WIFEXITED(ws) && !WIFSIGNALED(ws))
+		ptrace(PTRACE_CONT, z->pup.pid, NULL,
+		       (void *)(long)(WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0));
+	if (kill(z->pup.pid, 0) < 0)
+		return pr_err_ret(-ESRCH, "task %d: zombie got reaped", z->pid);
+	return 0;
 }
 
 int pstree_restore_zombies(struct rst_tree *t)

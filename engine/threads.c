@@ -23,6 +23,7 @@ static int create_thread(struct rst_ctx *r, pid_t tid, struct puppet *ret)
 	struct clone_args ca = { .flags = THREAD_FLAGS, .set_tid_size = 1 };
 	uint64_t tid_addr, ca_addr;
 	int status, rr;
+	pid_t here;
 	long got;
 
 	rr = puppet_put(&r->pup, 256, &tid, sizeof(tid), &tid_addr);
@@ -34,14 +35,17 @@ static int create_thread(struct rst_ctx *r, pid_t tid, struct puppet *ret)
 		return rr;
 	got = puppet_sys(&r->pup, SYS_clone3, ca_addr, sizeof(ca));
 	if (got == -EEXIST)
-		return pr_err_ret(-EEXIST, "task %d: tid %d is in use: can't restore the thread",
-				  r->pup.pid, tid);
+		return pr_err_ret(-EEXIST, "task %d: tid %d is in use: can't restore the thread: " PIDNS_HINT,
+				  r->pid, tid);
 	if (got < 0)
-		return pr_err_errno((int)got, "task %d: can't create thread %d", r->pup.pid, tid);
-	if (waitpid(tid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
-		return pr_err_ret(-ECHILD, "task %d: thread %d did not stop (status 0x%x)", r->pup.pid,
+		return pr_err_errno((int)got, "task %d: can't create thread %d", r->pid, tid);
+	rr = pidns_host_pid(r, tid, true, &here);
+	if (rr < 0)
+		return rr;
+	if (waitpid(here, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
+		return pr_err_ret(-ECHILD, "task %d: thread %d did not stop (status 0x%x)", r->pid,
 				  tid, status);
-	return puppet_init_thread(ret, tid, &r->pup);
+	return puppet_init_thread(ret, here, &r->pup);
 }
 
 int threads_restore_create(struct rst_ctx *r)
