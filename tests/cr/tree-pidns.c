@@ -2,9 +2,9 @@
 /*
  * A root R and its child C, with what a tree restored into a new pid namespace must keep:
  * R's heap data, a pipe from C with a message queued in it, and a counter in shared memory
- * that C bumps every millisecond. After restore each process checks that getpid() and the
- * last field of NSpid in /proc/self/status are its pid from before, and C that getppid() is
- * R. R, when its pid namespace is no longer the one it started in, also checks that it is
+ * that a second thread of C bumps every millisecond, noting its gettid() each time. After
+ * restore each process checks that getpid() and the last field of NSpid in /proc/self/status
+ * are its pid from before, C that getppid() is R and that its thread's tid is as before. R, when its pid namespace is no longer the one it started in, also checks that it is
  * one namespace deeper and that its parent is pid 1 there, the namespace's init. The counter
  * must move on and the queued message come out whole; then C, told to, sends its verdict and
  * exits with status 5, which R must reap.
@@ -12,7 +12,7 @@
  * CRYO-TEST: restore-args=--new-pidns
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,8 @@ static const char queued[] = "queued by the child before the dump";
 static struct shared {
 	unsigned long counter;
 	pid_t c_pid;
+	pid_t t_tid; /* C's thread, before the dump */
+	pid_t t_tid_now; /* and as it last saw itself */
 } *sh;
 
 static int data[2]; /* C -> R: the queued message, then C's verdict */
@@ -78,22 +80,35 @@ static void child_check(pid_t r_pid, char *why, size_t len)
 		test_note(why, len, "child: NSpid ends in %d, not %d", nspid(NULL), sh->c_pid);
 	if (getppid() != r_pid)
 		test_note(why, len, "child: getppid() %d, not the root's %d", getppid(), r_pid);
+	if (__atomic_load_n(&sh->t_tid_now, __ATOMIC_RELAXED) != sh->t_tid)
+		test_note(why, len, "child's thread: gettid() %d, was %d", sh->t_tid_now, sh->t_tid);
+}
+
+static void *counting(void *arg)
+{
+	const struct timespec ms = { 0, 1000000 };
+
+	(void)arg;
+	sh->t_tid = gettid();
+	for (;;) {
+		__atomic_store_n(&sh->t_tid_now, gettid(), __ATOMIC_RELAXED);
+		__atomic_add_fetch(&sh->counter, 1, __ATOMIC_RELAXED);
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
 }
 
 static __attribute__((noreturn)) void child_main(pid_t r_pid)
 {
-	const struct timespec ms = { 0, 1000000 };
 	char why[WHY_MAX], c;
+	pthread_t t;
 
 	sh->c_pid = getpid();
-	if (write(data[1], queued, sizeof(queued)) != sizeof(queued))
+	if (write(data[1], queued, sizeof(queued)) != sizeof(queued) ||
+	    pthread_create(&t, NULL, counting, NULL))
 		_exit(2);
-	for (;;) {
-		__atomic_add_fetch(&sh->counter, 1, __ATOMIC_RELAXED);
-		if (read(cmd[0], &c, 1) == 1)
-			break;
-		nanosleep(&ms, NULL);
-	}
+	while (read(cmd[0], &c, 1) < 0 && errno == EINTR)
+		;
 	child_check(r_pid, why, sizeof(why));
 	if (write(data[1], why, sizeof(why)) != sizeof(why))
 		_exit(3);
@@ -151,7 +166,7 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	heap = malloc(HEAP_SIZE);
-	if (sh == MAP_FAILED || !heap || pipe(data) < 0 || pipe2(cmd, O_NONBLOCK) < 0)
+	if (sh == MAP_FAILED || !heap || pipe(data) < 0 || pipe(cmd) < 0)
 		test_fail("setup: %s", strerror(errno));
 	test_fill(heap, HEAP_SIZE, HEAP_SEED);
 	sum = test_hash(heap, HEAP_SIZE);
