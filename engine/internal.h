@@ -211,7 +211,7 @@ int pidns_check(const struct rst_tree *t);
  * pid there, stopped and traced by cryo. Its pid here (pup.pid) through @ret_pid.
  */
 int pidns_create_root(struct rst_ctx *root, pid_t *ret_pid);
-/* Kill the init, and with it its namespace, if there is one. */
+/* Kill the init, and with it every task of its namespace; reap all of cryo's children. */
 void pidns_kill(struct rst_tree *t);
 /* The pid here of child or thread @id (its image pid) that task @r has just made. */
 int pidns_host_pid(const struct rst_ctx *r, pid_t id, bool thread, pid_t *ret_pid);

@@ -41,8 +41,7 @@ static int check_not_init(const struct rst_ctx *r, pid_t id)
 {
 	if (id != 1)
 		return 0;
-	return pr_err_ret(-EEXIST,
-			  "task %d: pid 1 is the init's in a new pid namespace: a tree that had it can't be restored with --new-pidns",
+	return pr_err_ret(-EEXIST, "task %d: has pid 1, the init's in a new pid namespace: restore it without --new-pidns",
 			  r->pid);
 }
 
@@ -128,17 +127,19 @@ static __attribute__((noreturn)) void init_main(pid_t root, int keep)
 	init_loop(root);
 }
 
-/* The init ended or stopped other than at the fork of the root. */
+/* The init ended or stopped other than at the fork of the root; -1 if it was not seen. */
 static int init_failed(struct rst_ctx *root, int ws)
 {
 	struct rst_tree *t = root->tree;
 
-	if (!WIFEXITED(ws))
-		return pr_err_ret(-ECHILD, "task %d: init %d of its pid namespace did not make it (status 0x%x)",
-				  root->pid, t->init_pid, ws);
-	t->init_pid = 0;
-	return pr_err_errno(-WEXITSTATUS(ws), "task %d: the init of its pid namespace can't create it",
-			    root->pid);
+	/* Reaped already: nothing for pidns_kill() to kill. */
+	if (WIFEXITED(ws) || WIFSIGNALED(ws))
+		t->init_pid = 0;
+	if (WIFEXITED(ws) && WEXITSTATUS(ws))
+		return pr_err_errno(-WEXITSTATUS(ws),
+				    "task %d: the init of its pid namespace can't create it", root->pid);
+	return pr_err_ret(-ECHILD, "task %d: the init of its pid namespace did not make it (status 0x%x)",
+			  root->pid, ws);
 }
 
 /* The init, stopped by itself and then run on with the fork of the root reported to cryo. */
@@ -147,13 +148,14 @@ static int start_init(struct rst_ctx *root)
 	struct clone_args ca = { .flags = CLONE_NEWPID, .exit_signal = SIGCHLD };
 	struct rst_tree *t = root->tree;
 	long opts = PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL;
+	int ws = -1;
 	pid_t pid;
-	int ws;
 
 	/* CLONE_NEWPID: the child is pid 1 of a new namespace (Linux 2.6.24). */
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0)
-		return pr_err_errno(-errno, "task %d: can't create a pid namespace for it", root->pid);
+		return pr_err_errno(-errno, "task %d: can't create a pid namespace for it",
+				    root->pid);
 	if (pid == 0)
 		init_main(root->pid, t->xfer_fd);
 	t->init_pid = pid;
@@ -171,7 +173,7 @@ int pidns_create_root(struct rst_ctx *root, pid_t *ret_pid)
 {
 	pid_t init;
 	unsigned long msg;
-	int ws, rr;
+	int ws = -1, rr;
 
 	rr = start_init(root);
 	if (rr < 0)
@@ -186,17 +188,22 @@ int pidns_create_root(struct rst_ctx *root, pid_t *ret_pid)
 	/* The root is cryo's tracee now; the init goes on by itself. */
 	if (ptrace(PTRACE_DETACH, init, NULL, NULL) < 0)
 		return pr_err_errno(-errno, "task %d: can't let init %d go", root->pid, init);
-	pr_info("task %d: in a new pid namespace as pid %lu here, its init %d", root->pid, msg, init);
+	pr_info("task %d: in a new pid namespace as pid %lu here, its init %d", root->pid, msg,
+		init);
 	*ret_pid = (pid_t)msg;
 	return 0;
 }
 
 void pidns_kill(struct rst_tree *t)
 {
-	if (t->init_pid <= 0)
-		return;
+	/* The kernel kills every task of the namespace when its init dies (Linux 2.6.24). */
 	kill(t->init_pid, SIGKILL);
-	waitpid(t->init_pid, NULL, __WALL);
+	/*
+	 * The init's end waits for every task there to be reaped, cryo's tracees among them,
+	 * which only cryo can release, known to it or not: reap everything until none is left.
+	 */
+	while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+		;
 }
 
 /* Is task @pid here task @id in the new namespace? The last field of NSpid says. */

@@ -231,7 +231,8 @@ int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c)
 		return rr;
 	got = puppet_sys(&parent->pup, SYS_clone3, ca_addr, sizeof(ca));
 	if (got == -EEXIST)
-		return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid: " PIDNS_HINT,
+		return pr_err_ret(-EEXIST,
+				  "pid %d is in use: can't restore the task with its pid: " PIDNS_HINT,
 				  want);
 	if (got < 0)
 		return pr_err_errno((int)got, "task %d: can't create child %d", parent->pid, want);

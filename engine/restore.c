@@ -175,7 +175,8 @@ static int clone_root(struct rst_ctx *r, pid_t *ret_pid)
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
 		if (errno == EEXIST)
-			return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid: " PIDNS_HINT,
+			return pr_err_ret(-EEXIST,
+					  "pid %d is in use: can't restore the task with its pid: " PIDNS_HINT,
 					  want);
 		return pr_err_errno(-errno, "task %d: can't create", want);
 	}
@@ -411,10 +412,10 @@ int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, pid_t *ret_ch
 		rr = detach_all(&t);
 	if (t.xfer_fd >= 0)
 		close(t.xfer_fd);
-	if (rr < 0) {
-		kill_tree(&t);
+	if (rr < 0 && t.init_pid > 0)
 		pidns_kill(&t);
-	}
+	else if (rr < 0)
+		kill_tree(&t);
 	if (rr == 0) {
 		*ret_pid = t.procs[0]->pup.pid;
 		*ret_child = t.init_pid ? t.init_pid : *ret_pid;

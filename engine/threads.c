@@ -35,7 +35,8 @@ static int create_thread(struct rst_ctx *r, pid_t tid, struct puppet *ret)
 		return rr;
 	got = puppet_sys(&r->pup, SYS_clone3, ca_addr, sizeof(ca));
 	if (got == -EEXIST)
-		return pr_err_ret(-EEXIST, "task %d: tid %d is in use: can't restore the thread: " PIDNS_HINT,
+		return pr_err_ret(-EEXIST,
+				  "task %d: tid %d is in use: can't restore the thread: " PIDNS_HINT,
 				  r->pid, tid);
 	if (got < 0)
 		return pr_err_errno((int)got, "task %d: can't create thread %d", r->pid, tid);

@@ -4,8 +4,9 @@
  * R's heap data, a pipe from C with a message queued in it, and a counter in shared memory
  * that a second thread of C bumps every millisecond, noting its gettid() each time. After
  * restore each process checks that getpid() and the last field of NSpid in /proc/self/status
- * are its pid from before, C that getppid() is R and that its thread's tid is as before. R, when its pid namespace is no longer the one it started in, also checks that it is
- * one namespace deeper and that its parent is pid 1 there, the namespace's init. The counter
+ * are its pid from before, C that getppid() is R and that its thread's tid is as before.
+ * R, when its pid namespace is no longer the one it started in, also checks that it is one
+ * namespace deeper and that its parent is pid 1 there, the namespace's init. The counter
  * must move on and the queued message come out whole; then C, told to, sends its verdict and
  * exits with status 5, which R must reap.
  * tests/cr/pidns.sh also runs it, to restore it while the original still runs.
