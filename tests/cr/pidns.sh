@@ -5,7 +5,8 @@
 # and the child's thread, with heap data, a pipe with a message queued, a counter in shared
 # memory) is dumped with --leave-running, so the originals keep their pids. Then:
 #   clash      `cryo restore` must fail, saying which pid is in use, by which program
-#              ('tree-pidns'), and suggesting --new-pidns, and leave no new process behind;
+#              ('tree-pidns'), and suggesting --new-pidns, before it creates any process, and
+#              leave no new process behind;
 #   new-pidns  `cryo restore --new-pidns -d --pidfile F` must restore the tree while the
 #              originals run: the pidfile names the root here; the root and its child are in a
 #              pid namespace other than ours, with the image pids as their last NSpid field,
@@ -48,11 +49,14 @@ step() {
 	esac
 }
 
-# count_prog: how many processes run the test program.
+# count_prog: how many processes run the test program or this cryo (a puppet left behind
+# would still run cryo's code).
 count_prog() {
-	local n=0 e
+	local n=0 e x cryo
+	cryo=$(readlink -f "$CRYO")
 	for e in /proc/[0-9]*/exe; do
-		[[ $(readlink "$e" 2>/dev/null) == "$PROG" ]] && ((n += 1))
+		x=$(readlink "$e" 2>/dev/null)
+		[[ $x == "$PROG" || $x == "$cryo" ]] && ((n += 1))
 	done
 	echo $n
 }
@@ -86,6 +90,8 @@ clash() {
 		why "the error does not name pid $ROOT_PID and 'tree-pidns'" || return
 	grep -qF -- "--new-pidns" "$STATE/clash.out" || why "the error does not suggest --new-pidns" ||
 		return
+	! grep -q 'stage create' "$STATE/img/restore-clash.log" ||
+		why "the restore got to creating processes before it failed" || return
 	(($(count_prog) == before)) || why "$(count_prog) processes of the program, was $before"
 }
 
