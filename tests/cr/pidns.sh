@@ -68,6 +68,7 @@ nspid() {
 	echo "${f##*[[:space:]]}"
 }
 
+# ppid PID: its parent's pid, here.
 ppid() {
 	awk '/^PPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null
 }
@@ -96,7 +97,7 @@ clash() {
 }
 
 new_pidns() {
-	local ns init kid
+	local ns kid
 	timeout $TIMEOUT "$CRYO" restore -D "$STATE/img" -o restore.log -v4 --new-pidns -d \
 		--pidfile "$STATE/pidfile" </dev/null >"$STATE/restore.out" 2>&1 ||
 		why "cryo restore: $(describe_status $?): $(tail -1 "$STATE/restore.out")" || return
@@ -208,6 +209,7 @@ cleanup() {
 		[[ $(nspid "$init") == 1 ]] && kill -KILL "$init" 2>/dev/null
 	fi
 	[[ -n $CHILD_PID ]] && running "$CHILD_PID" && kill -KILL "$CHILD_PID" 2>/dev/null
+	# shellcheck disable=SC2086 # an empty one drops out
 	[[ -n $ROOT_PID || -n $RPID ]] && kill_and_reap $ROOT_PID $RPID
 }
 
