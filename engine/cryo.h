@@ -14,6 +14,7 @@ struct cr_dump_opts {
 
 struct cr_restore_opts {
 	const char *images_dir;
+	bool new_pidns; /* into a new pid namespace, its init cryo's, where the pids are free */
 };
 
 struct cr_stats {
@@ -25,10 +26,12 @@ struct cr_stats {
 /* Dump the tree; on failure it is left running as it was. */
 int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats);
 /*
- * Restore the tree as a child of the caller; returns once it runs, with its root pid.
- * On failure nothing restored is left behind.
+ * Restore the tree; returns once it runs, with its root's pid in the caller's namespace and
+ * the caller's child that ends with the root's exit status: the root itself, or with
+ * new_pidns the init of its namespace. On failure nothing restored is left behind.
  */
-int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_stats *stats);
+int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, pid_t *ret_child,
+	       struct cr_stats *stats);
 
 /* Probe every kernel feature the engine uses; prints one line each. 0 when all are there. */
 int cr_check(void);

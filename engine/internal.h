@@ -41,6 +41,13 @@ int puppet_init_thread(struct puppet *p, pid_t tid, const struct puppet *leader)
 /* Run syscall @nr in the puppet: the result, or -errno (also for a ptrace failure). */
 long puppet_syscall(struct puppet *p, long nr, const uint64_t args[6]);
 #define puppet_sys(p, nr, ...) puppet_syscall((p), (nr), (const uint64_t[6]){ __VA_ARGS__ })
+/*
+ * A new puppet made by a remote clone3 in @via with @flags and image pid (or tid) @want,
+ * stopped before its first instruction: CLONE_PTRACE (added here) makes it cryo's tracee
+ * from birth. With @new_pidns, @want is its pid in the namespace and ret->pid the one here.
+ */
+int puppet_clone(struct puppet *via, pid_t want, uint64_t flags, int exit_signal, bool new_pidns,
+		 struct puppet *ret);
 /* Map the scratch area, at @addr exactly if not 0. */
 int puppet_map_scratch(struct puppet *p, uint64_t addr);
 int puppet_unmap_scratch(struct puppet *p);
@@ -129,6 +136,7 @@ struct rst_tree {
 	size_t nr_shmem;
 	uint64_t pages_restored;
 	cpu_set_t cpus; /* cryo's CPU affinity, before the restore pinned it to one CPU */
+	pid_t init_pid; /* with --new-pidns: the init of the tree's pid namespace, once made */
 	struct rst_ctx **procs; /* parents before their children; procs[0] is the root */
 	size_t nr_procs;
 };
@@ -200,6 +208,22 @@ int pstree_restore_groups(struct rst_tree *t);
 int pstree_restore_zombies(struct rst_tree *t);
 /* Drop the SIGCHLD that making @r's zombie children queued for it. */
 int pstree_drain_sigchld(struct rst_ctx *r);
+/* What to do when the image's pids are taken here. */
+#define PIDNS_HINT "restore with --new-pidns to give the tree a pid namespace of its own"
+/*
+ * Every pid and tid of the image must be free here; with --new-pidns, none may be 1, the
+ * new namespace's init's. Checked before any process is made.
+ */
+int pidns_check(const struct rst_tree *t);
+/*
+ * With --new-pidns: make the init of a new pid namespace, which makes the root with its image
+ * pid there, stopped and traced by cryo. Its pid here (pup.pid) through @ret_pid.
+ */
+int pidns_create_root(struct rst_ctx *root, pid_t *ret_pid);
+/* Kill the init, and with it every task of its namespace; reap all of cryo's children. */
+void pidns_kill(struct rst_tree *t);
+/* With --new-pidns: the pid here of child or thread @id (its image pid) that @maker made. */
+int pidns_host_pid(pid_t maker, pid_t id, bool thread, pid_t *ret_pid);
 /* Hand cryo's fd @local to the puppet of @r: the new remote fd. */
 int files_install(struct rst_ctx *r, int local, int *ret_fd);
 

@@ -228,8 +228,9 @@ static int parse_status_line(char *key, char *val, struct proc_status *st)
 		for (char *s = strtok_r(val, " \t", &save); s; s = strtok_r(NULL, " \t", &save)) {
 			uint64_t nspid;
 
-			if (parse_u64(s, 10, &nspid) < 0)
+			if (parse_u64(s, 10, &nspid) < 0 || nspid > INT_MAX)
 				return -EINVAL;
+			st->nspid = (pid_t)nspid;
 			st->nspid_depth++;
 		}
 		return 0;

@@ -70,6 +70,7 @@ struct proc_status {
 	uint32_t umask;
 	int threads;
 	uint32_t nspid_depth; /* number of pid namespaces the task is in */
+	pid_t nspid; /* its pid in the innermost of them: the last of NSpid */
 };
 
 int proc_parse_status_buf(char *buf, struct proc_status *ret);

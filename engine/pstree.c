@@ -195,34 +195,6 @@ int pstree_read(struct rst_tree *t)
 	return rr;
 }
 
-/*
- * A process made by a remote clone3 in @via, with pid @want: its puppet in *ret, stopped
- * before its first instruction. CLONE_PTRACE makes it cryo's tracee from birth.
- */
-static int clone_puppet(struct puppet *via, pid_t want, int exit_signal, struct puppet *ret)
-{
-	struct clone_args ca = { .flags = CLONE_PTRACE, .set_tid_size = 1 };
-	uint64_t tid_addr, ca_addr;
-	int status, rr;
-	long got;
-
-	ca.exit_signal = (uint64_t)exit_signal;
-	rr = puppet_put(via, 256, &want, sizeof(want), &tid_addr);
-	ca.set_tid = tid_addr;
-	if (rr == 0)
-		rr = puppet_put(via, 0, &ca, sizeof(ca), &ca_addr);
-	if (rr < 0)
-		return rr;
-	got = puppet_sys(via, SYS_clone3, ca_addr, sizeof(ca));
-	if (got == -EEXIST)
-		return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid", want);
-	if (got < 0)
-		return pr_err_errno((int)got, "task %d: can't create child %d", via->pid, want);
-	if (waitpid(want, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
-		return pr_err_ret(-ECHILD, "task %d: did not stop (status 0x%x)", want, status);
-	return puppet_init_thread(ret, want, via);
-}
-
 /* As the tracer of dying @pid, let it through its last stops until it is dead. */
 static void wait_dead(pid_t pid)
 {
@@ -251,6 +223,7 @@ static void exit_puppet(struct puppet *p, int code)
  */
 struct standin {
 	struct rst_ctx *from;
+	pid_t pid; /* the leader's, as the tree sees it */
 	struct puppet pup;
 };
 
@@ -260,7 +233,8 @@ static int standin_new(struct rst_ctx *from, pid_t pid, bool session, struct sta
 	int rr;
 
 	ret->from = from;
-	rr = clone_puppet(&from->pup, pid, 0, &ret->pup);
+	ret->pid = pid;
+	rr = puppet_clone(&from->pup, pid, 0, 0, from->tree->opts->new_pidns, &ret->pup);
 	if (rr < 0)
 		return pr_err_errno(rr, "task %d: can't make a stand-in for the %s leader %d",
 				    from->pid, session ? "session" : "group", pid);
@@ -280,10 +254,10 @@ static int standins_end(struct standin *s, size_t n)
 		long a;
 
 		exit_puppet(&s[i].pup, 0);
-		a = puppet_sys(&s[i].from->pup, SYS_wait4, (uint64_t)s[i].pup.pid, 0, __WALL, 0);
-		if (a != s[i].pup.pid)
+		a = puppet_sys(&s[i].from->pup, SYS_wait4, (uint64_t)s[i].pid, 0, __WALL, 0);
+		if (a != s[i].pid)
 			return pr_err_errno(a < 0 ? (int)a : -ECHILD, "task %d: can't reap stand-in %d",
-					    s[i].from->pid, s[i].pup.pid);
+					    s[i].from->pid, s[i].pid);
 	}
 	return 0;
 }
@@ -291,7 +265,7 @@ static int standins_end(struct standin *s, size_t n)
 static struct standin *standin_find(struct standin *s, size_t n, pid_t pid)
 {
 	for (size_t i = 0; i < n; i++)
-		if (s[i].pup.pid == pid)
+		if (s[i].pid == pid)
 			return &s[i];
 	return NULL;
 }
@@ -350,11 +324,11 @@ static int restore_session(struct rst_ctx *c)
 
 static int create_child(struct puppet *via, struct rst_ctx *c)
 {
-	int rr = clone_puppet(via, c->pid, exit_sig(c->task), &c->pup);
+	int rr = puppet_clone(via, c->pid, 0, exit_sig(c->task), c->tree->opts->new_pidns, &c->pup);
 
 	if (rr < 0)
 		return rr;
-	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pup.pid, 0);
 	if (c->pidfd < 0)
 		return pr_err_errno(-errno, "task %d: can't open a pidfd", c->pid);
 	return restore_session(c);
@@ -411,15 +385,17 @@ static int make_zombie(struct rst_ctx *z)
 	if (sig) {
 		uint64_t none = 0;
 
-		if (ptrace(PTRACE_SETSIGMASK, z->pid, sizeof(none), &none) < 0 ||
-		    ptrace(PTRACE_CONT, z->pid, NULL, (void *)(long)sig) < 0)
+		if (ptrace(PTRACE_SETSIGMASK, z->pup.pid, sizeof(none), &none) < 0 ||
+		    ptrace(PTRACE_CONT, z->pup.pid, NULL, (void *)(long)sig) < 0)
 			return pr_err_errno(-errno, "task %d: can't make it a zombie", z->pid);
 		/* Once it is dead, its parent sees the zombie. */
-		wait_dead(z->pid);
+		wait_dead(z->pup.pid);
 	} else {
 		exit_puppet(&z->pup, WEXITSTATUS(status));
 	}
-	return kill(z->pid, 0) == 0 ? 0 : pr_err_ret(-ESRCH, "task %d: zombie got reaped", z->pid);
+	if (kill(z->pup.pid, 0) < 0)
+		return pr_err_ret(-ESRCH, "task %d: zombie got reaped", z->pid);
+	return 0;
 }
 
 int pstree_restore_zombies(struct rst_tree *t)

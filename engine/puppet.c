@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The remote-syscall primitive: a stopped thread runs syscalls for cryo. */
 #include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -84,6 +87,40 @@ long puppet_syscall(struct puppet *p, long nr, const uint64_t args[6])
 	}
 	pr_debug("task %d: remote syscall %ld = %ld", p->pid, nr, ret);
 	return ret;
+}
+
+int puppet_clone(struct puppet *via, pid_t want, uint64_t flags, int exit_signal, bool new_pidns,
+		 struct puppet *ret)
+{
+	struct clone_args ca = { .flags = flags | CLONE_PTRACE, .set_tid_size = 1 };
+	const char *what = (flags & CLONE_THREAD) ? "thread" : "child";
+	uint64_t tid_addr, ca_addr;
+	pid_t here = want;
+	int status, rr;
+	long got;
+
+	ca.exit_signal = (uint64_t)exit_signal;
+	rr = puppet_put(via, 256, &want, sizeof(want), &tid_addr);
+	ca.set_tid = tid_addr;
+	if (rr == 0)
+		rr = puppet_put(via, 0, &ca, sizeof(ca), &ca_addr);
+	if (rr < 0)
+		return rr;
+	got = puppet_sys(via, SYS_clone3, ca_addr, sizeof(ca));
+	if (got == -EEXIST)
+		return pr_err_ret(-EEXIST, "task %d: can't make %s %d, its id is in use: " PIDNS_HINT,
+				  via->pid, what, want);
+	if (got < 0)
+		return pr_err_errno((int)got, "task %d: can't make %s %d", via->pid, what, want);
+	if (new_pidns) {
+		rr = pidns_host_pid(via->pid, want, flags & CLONE_THREAD, &here);
+		if (rr < 0)
+			return rr;
+	}
+	if (waitpid(here, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
+		return pr_err_ret(-ECHILD, "task %d: %s %d did not stop (status 0x%x)", via->pid, what,
+				  want, status);
+	return puppet_init_thread(ret, here, via);
 }
 
 int puppet_map_scratch(struct puppet *p, uint64_t addr)

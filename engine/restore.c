@@ -111,6 +111,8 @@ static int read_images(struct rst_tree *t)
 	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++)
 		rr = read_task(t->procs[i]);
 	if (rr == 0)
+		rr = pidns_check(t);
+	if (rr == 0)
 		rr = files_prepare_tree(t);
 	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
 		if (t->procs[i]->task->zombie)
@@ -160,7 +162,8 @@ static __attribute__((noreturn)) void puppet_child(void)
 	_exit(127);
 }
 
-static int create_root(struct rst_ctx *r)
+/* The root puppet as cryo's own child: clone3 with set_tid (Linux 5.5) gives it its pid. */
+static int clone_root(struct rst_ctx *r, pid_t *ret_pid)
 {
 	pid_t want = r->pid, pid;
 	struct clone_args ca = {
@@ -168,22 +171,36 @@ static int create_root(struct rst_ctx *r)
 		.set_tid = (uint64_t)(uintptr_t)&want,
 		.set_tid_size = 1,
 	};
-	int status;
 
-	/* clone3 with set_tid (Linux 5.5) gives the puppet its dumped pid. */
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
 		if (errno == EEXIST)
-			return pr_err_ret(-EEXIST, "pid %d is in use: can't restore the task with its pid",
+			return pr_err_ret(-EEXIST,
+					  "pid %d is in use: can't restore the task with its pid: " PIDNS_HINT,
 					  want);
 		return pr_err_errno(-errno, "task %d: can't create", want);
 	}
 	if (pid == 0)
 		puppet_child();
+	*ret_pid = pid;
+	return 0;
+}
+
+static int create_root(struct rst_ctx *r)
+{
+	pid_t pid;
+	int status, rr;
+
+	rr = r->tree->opts->new_pidns ? pidns_create_root(r, &pid) : clone_root(r, &pid);
+	if (rr < 0)
+		return rr;
 	r->pup.pid = pid;
 	if (waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
 		return pr_err_ret(-ECHILD, "task %d: puppet did not stop (status 0x%x)", pid, status);
-	/* If cryo dies, the half-built tree dies with it. */
+	/*
+	 * If cryo dies, the half-built tree dies with it. Only that: a root made by the init of
+	 * a new pid namespace came with the init's PTRACE_O_TRACEFORK, which would stop its forks.
+	 */
 	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)PTRACE_O_EXITKILL) < 0)
 		return pr_err_errno(-errno, "task %d: can't set ptrace options", pid);
 	r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -399,7 +416,8 @@ static int pin_cpu(struct rst_tree *t)
 	return 0;
 }
 
-int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_stats *stats)
+int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, pid_t *ret_child,
+	       struct cr_stats *stats)
 {
 	struct rst_tree t = { .opts = opts, .xfer_local = -1, .xfer_fd = -1 };
 	int rr;
@@ -422,10 +440,16 @@ int cr_restore(const struct cr_restore_opts *opts, pid_t *ret_pid, struct cr_sta
 		close(t.xfer_fd);
 	if (CPU_COUNT(&t.cpus))
 		sched_setaffinity(0, sizeof(t.cpus), &t.cpus);
-	if (rr < 0)
+	/* The init, made while cryo kept to one CPU, may run where cryo may. */
+	if (rr == 0 && t.init_pid > 0 && CPU_COUNT(&t.cpus))
+		sched_setaffinity(t.init_pid, sizeof(t.cpus), &t.cpus);
+	if (rr < 0 && t.init_pid > 0)
+		pidns_kill(&t);
+	else if (rr < 0)
 		kill_tree(&t);
 	if (rr == 0) {
 		*ret_pid = t.procs[0]->pup.pid;
+		*ret_child = t.init_pid ? t.init_pid : *ret_pid;
 		stats->pages_restored = t.pages_restored;
 	}
 	rst_tree_free(&t);

@@ -158,9 +158,12 @@ int signals_restore(struct rst_ctx *r)
 	return 0;
 }
 
-/* Queue a pending signal from the image: sent by the thread to itself, any si_code goes. */
+/*
+ * Queue a pending signal from the image: sent by the thread to itself, any si_code goes.
+ * @tid is the thread's image tid, its tid where it runs; 0 for a signal of the process.
+ */
 static int queue_one(struct rst_ctx *r, struct puppet *p, const ProtobufCBinaryData *b,
-		     bool shared)
+		     uint32_t tid)
 {
 	int32_t signo;
 	uint64_t addr;
@@ -171,10 +174,10 @@ static int queue_one(struct rst_ctx *r, struct puppet *p, const ProtobufCBinaryD
 	rr = puppet_put(p, 0, b->data, SIGINFO_SIZE, &addr);
 	if (rr < 0)
 		return rr;
-	if (shared)
+	if (!tid)
 		a = puppet_sys(p, SYS_rt_sigqueueinfo, (uint64_t)r->task->pid, (uint64_t)signo, addr);
 	else
-		a = puppet_sys(p, SYS_rt_tgsigqueueinfo, (uint64_t)r->task->pid, (uint64_t)p->pid,
+		a = puppet_sys(p, SYS_rt_tgsigqueueinfo, (uint64_t)r->task->pid, (uint64_t)tid,
 			       (uint64_t)signo, addr);
 	if (a < 0)
 		return pr_err_errno((int)a, "thread %d: can't queue signal %d", p->pid, signo);
@@ -200,7 +203,7 @@ int signals_restore_thread(struct rst_ctx *r, struct puppet *p, const ThreadEntr
 			return pr_err_errno((int)a, "thread %d: can't set its sigaltstack", p->pid);
 	}
 	for (size_t i = 0; rr == 0 && i < th->n_pending; i++)
-		rr = queue_one(r, p, &th->pending[i], false);
+		rr = queue_one(r, p, &th->pending[i], th->tid);
 	return rr;
 }
 
@@ -209,7 +212,7 @@ int signals_restore_pending(struct rst_ctx *r)
 	int rr = 0;
 
 	for (size_t i = 0; rr == 0 && i < r->task->n_shared_pending; i++)
-		rr = queue_one(r, &r->pup, &r->task->shared_pending[i], true);
+		rr = queue_one(r, &r->pup, &r->task->shared_pending[i], 0);
 	return rr;
 }
 

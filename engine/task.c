@@ -209,6 +209,13 @@ int task_dump_misc(struct dump_ctx *d)
 		return pr_err_ret(-EOPNOTSUPP, "task %d: seccomp mode %d is not supported yet",
 				  d->pid, st.seccomp);
 	}
+	/* The images hold the pids cryo sees: those of a task in a namespace below differ. */
+	if (st.nspid != d->pid) {
+		proc_status_free(&st);
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: is pid %d in a pid namespace below cryo's: not supported yet",
+				  d->pid, st.nspid);
+	}
 	t->has_ppid = t->has_pgid = t->has_sid = t->has_umask = t->has_no_new_privs = true;
 	t->has_exit_signal = t->has_personality = true;
 	t->ppid = (uint32_t)ps.ppid;

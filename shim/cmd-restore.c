@@ -10,7 +10,7 @@
 #include "engine/cryo.h"
 #include "shim/shim.h"
 
-enum { OPT_PIDFILE = 256 };
+enum { OPT_PIDFILE = 256, OPT_NEW_PIDNS };
 
 static void usage(void)
 {
@@ -20,6 +20,8 @@ static void usage(void)
 	       "  -D, --images-dir DIR       the images\n"
 	       "  -d, --restore-detached     return as soon as the process runs\n"
 	       "      --pidfile FILE         write the restored pid there\n"
+	       "      --new-pidns            into a new pid namespace, where the tree's pids are\n"
+	       "                             free even if taken here; cryo's init is its pid 1\n"
 	       "  -o, --log-file FILE        log there (a relative name goes into DIR)\n"
 	       "  -v[0-4]                    verbosity; each -v adds one\n"
 	       "  -h, --help                 this text\n");
@@ -41,6 +43,7 @@ int shim_cmd_restore(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 		SHIM_COMMON_LONG,
 		{ 0 },
 	};
@@ -50,7 +53,7 @@ int shim_cmd_restore(int argc, char **argv)
 	const char *pidfile = NULL;
 	bool detach = false;
 	int opt, r, status;
-	pid_t pid;
+	pid_t pid, child;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "d" SHIM_COMMON_SHORT, longopts, NULL)) != -1) {
@@ -63,6 +66,9 @@ int shim_cmd_restore(int argc, char **argv)
 			break;
 		case OPT_PIDFILE:
 			pidfile = optarg;
+			break;
+		case OPT_NEW_PIDNS:
+			o.new_pidns = true;
 			break;
 		case 'h':
 			usage();
@@ -80,7 +86,7 @@ int shim_cmd_restore(int argc, char **argv)
 	o.images_dir = c.images_dir;
 	if (shim_setup_log(&c) < 0)
 		return 1;
-	r = cr_restore(&o, &pid, &st);
+	r = cr_restore(&o, &pid, &child, &st);
 	if (r < 0) {
 		pr_err("restore from '%s' failed", o.images_dir);
 		return 1;
@@ -91,7 +97,8 @@ int shim_cmd_restore(int argc, char **argv)
 	if (detach)
 		return 0;
 	log_close_file();
-	if (waitpid(pid, &status, 0) < 0)
+	/* The init of a new pid namespace leaves with the root's status. */
+	if (waitpid(child, &status, 0) < 0)
 		return 1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

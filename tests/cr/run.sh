@@ -16,6 +16,9 @@
 #                        IMG (the image dir) and PID exported; quote it ("..." or '...')
 #                        or make it the last option
 #   needs=CMD[,CMD...]   skip the test unless every CMD is in PATH
+#   restore-args=ARGS    more arguments of every cryo restore; with --new-pidns the restored
+#                        process must be in a pid namespace other than the runner's, and its
+#                        pid here is the pidfile's, not the original one
 #
 # Env: BUILD (default: build in the repo), CRYO (default $BUILD/cryo), CRYO_NOCR=1 (no dump
 # or restore, only ready -> SIGUSR2 -> verify: checks the tests themselves).
@@ -37,7 +40,7 @@ ERRF=$BUILD/tests/state/runner.err
 # Per-test state: the test's pid, the runner's child running it (until the first dump),
 # the background `cryo restore` that is its parent after a restore, pids to kill on failure.
 NAME='' STATE='' PID='' TPID='' RPID='' STRAY='' REASON='' RESTORE_ST='' LAST_TAG=''
-OPT_CYCLES='' OPT_LR='' OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS=''
+OPT_CYCLES='' OPT_LR='' OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS='' OPT_RESTORE_ARGS=''
 
 fail() {
 	REASON=$1
@@ -51,7 +54,7 @@ parse_opts() {
 	local re_sq="^[[:space:]]*([a-z-]+)='([^']*)'(.*)\$"
 	local re_plain='^[[:space:]]*([a-z-]+)=([^[:space:]]*)(.*)$'
 
-	OPT_CYCLES=1 OPT_LR=0 OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS=''
+	OPT_CYCLES=1 OPT_LR=0 OPT_EXPECT='' OPT_BETWEEN='' OPT_NEEDS='' OPT_RESTORE_ARGS=''
 	[[ -f $1 ]] || return 0
 	line=$(grep -m1 'CRYO-TEST:' "$1") || return 0
 	line=${line#*CRYO-TEST:}
@@ -76,6 +79,7 @@ parse_opts() {
 		expect) [[ $val == dump-fail || $val == restore-fail ]] && OPT_EXPECT=$val ;;
 		between) [[ -n $val ]] && OPT_BETWEEN=$val ;;
 		needs) [[ -n $val ]] && OPT_NEEDS=${val//,/ } ;;
+		restore-args) [[ -n $val ]] && OPT_RESTORE_ARGS=$val ;;
 		*) false ;;
 		esac || {
 			fail "bad CRYO-TEST option '$key=$val'"
@@ -155,8 +159,9 @@ restore() {
 	local pidfile=$STATE/pidfile.$1 st
 
 	RESTORE_ST=''
+	# shellcheck disable=SC2086 # the options are words
 	"$CRYO" restore -D "$STATE/img.$1" -o restore.log -v4 --pidfile "$pidfile" \
-		</dev/null >"$STATE/restore.$1.out" 2>&1 &
+		$OPT_RESTORE_ARGS </dev/null >"$STATE/restore.$1.out" 2>&1 &
 	RPID=$!
 	wait_until $RESTORE_TIMEOUT pidfile_or_exited "$pidfile" ||
 		fail "restore $1: no pidfile after $RESTORE_TIMEOUT s" || return
@@ -170,10 +175,22 @@ restore() {
 	# The pidfile may be seen half written.
 	wait_until 2 grep -qx '[0-9][0-9]*' "$pidfile" || fail "restore $1: bad pidfile" || return
 	read -r st <"$pidfile"
+	[[ " $OPT_RESTORE_ARGS " == *" --new-pidns "* ]] && {
+		new_pidns "$st" || return
+		PID=$st
+	}
 	[[ $st == "$PID" ]] || {
 		STRAY=$st
 		fail "restore $1: restored as pid $st, not $PID"
 	}
+}
+
+# new_pidns PID: the restored PID is in a pid namespace of its own.
+new_pidns() {
+	local ns
+	ns=$(readlink "/proc/$1/ns/pid") || fail "restored process $1 is gone" || return
+	[[ $ns != "$(readlink /proc/self/ns/pid)" ]] ||
+		fail "restored with --new-pidns, $1 is in the runner's pid namespace $ns"
 }
 
 # finish: SIGUSR2 to the test, wait for it to verify and exit, check status and output.

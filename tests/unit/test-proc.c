@@ -391,7 +391,7 @@ static void test_status_sample(void)
 	CHECK(st.no_new_privs == 1 && st.seccomp == 2, "status: NoNewPrivs and Seccomp");
 	CHECK(st.umask == 027, "status: Umask is octal (%o)", st.umask);
 	CHECK(st.threads == 7, "status: Threads");
-	CHECK(st.nspid_depth == 3, "status: NSpid depth 3");
+	CHECK(st.nspid_depth == 3 && st.nspid == 1, "status: NSpid depth 3, innermost pid 1");
 	proc_status_free(&st);
 	CHECK(st.groups == NULL && st.ngroups == 0, "status: proc_status_free resets groups");
 }
