@@ -223,6 +223,8 @@ int pstree_create_child(struct rst_ctx *parent, struct rst_ctx *c)
 
 	/* CLONE_PTRACE: cryo traces the child from birth, stopped before its first instruction. */
 	ca.exit_signal = exit_sig(c->task);
+	/* Its parent's fd table or fs_struct is the one it shares: shares_check made sure. */
+	ca.flags |= (c->task->files_owner ? CLONE_FILES : 0) | (c->task->fs_owner ? CLONE_FS : 0);
 	rr = puppet_put(&parent->pup, 256, &want, sizeof(want), &tid_addr);
 	ca.set_tid = tid_addr;
 	if (rr == 0)
