@@ -255,6 +255,11 @@ int timers_restore(struct rst_ctx *r);
  * owner, the first in tree order; what a clone can't rebuild is refused.
  */
 int shares_collect(struct dump_tree *t);
+/*
+ * Refuse @pid, before it is seized, if a child is on its address space: a vfork parent
+ * sleeps until its child execs or exits, and no ptrace stop reaches it until then.
+ */
+int shares_refuse_vfork(pid_t pid);
 /* Every sharer of the images can be cloned onto its owner's object from its parent. */
 int shares_check(struct rst_tree *t);
 /*

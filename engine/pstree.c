@@ -49,7 +49,8 @@ static int seize_child(struct dump_tree *t, struct dump_ctx *parent, pid_t pid)
 		c->exit_code = st.exit_code;
 		return 0;
 	}
-	return task_seize(pid, &c->tids, &c->nr_tids);
+	r = shares_refuse_vfork(pid);
+	return r < 0 ? r : task_seize(pid, &c->tids, &c->nr_tids);
 }
 
 /* Children of every thread of @d: /proc/PID/task/TID/children (Linux 3.5). */
@@ -82,7 +83,9 @@ int pstree_seize(struct dump_tree *t, pid_t root)
 	struct dump_ctx *d = dump_proc_new(t, NULL, root);
 	int r;
 
-	r = task_seize(root, &d->tids, &d->nr_tids);
+	r = shares_refuse_vfork(root);
+	if (r == 0)
+		r = task_seize(root, &d->tids, &d->nr_tids);
 	/* Top down: a seized process can't fork, so its children list is final when read. */
 	for (size_t i = 0; r == 0 && i < t->nr_procs; i++)
 		r = seize_children(t, t->procs[i]);

@@ -5,9 +5,13 @@
  * kcmp (Linux 3.5) tells which at dump; at restore a child gets the table or fs_struct of its
  * parent by being cloned with the same flag, and only one process of each restores it.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kcmp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -164,6 +168,46 @@ static int check_threads(struct dump_tree *t, const struct share_kind *k)
 						  "thread %d of task %d: has its own %s, not its leader's: not supported",
 						  d->tids[j], d->pid, k->what);
 		}
+	}
+	return 0;
+}
+
+/* Is any child of thread @tid of @pid on its address space? The child's pid, or 0. */
+static pid_t child_on_mm(pid_t pid, uint64_t tid)
+{
+	_cleanup_free_ char *buf = NULL;
+	char path[64], *save = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%lu/children", pid, (unsigned long)tid);
+	/* A thread that is gone has no children to wait for. */
+	if (read_file_at(AT_FDCWD, path, 1 << 20, &buf, NULL) < 0)
+		return 0;
+	for (char *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		uint64_t c;
+
+		if (parse_u64(tok, 10, &c) == 0 && same(pid, (pid_t)c, KCMP_VM) == 1)
+			return (pid_t)c;
+	}
+	return 0;
+}
+
+int shares_refuse_vfork(pid_t pid)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	/* A process that is gone is the seize's to report. */
+	while (d && (de = readdir(d))) {
+		uint64_t tid;
+		pid_t c = parse_u64(de->d_name, 10, &tid) < 0 ? 0 : child_on_mm(pid, tid);
+
+		if (c)
+			return pr_err_ret(-EOPNOTSUPP,
+					  "task %d: shares its address space with its child %d (vfork, or CLONE_VM without CLONE_THREAD): not supported",
+					  pid, c);
 	}
 	return 0;
 }
