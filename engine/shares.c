@@ -45,7 +45,7 @@ static int same(pid_t a, pid_t b, int type)
 	return r < 0 ? -errno : r == 0;
 }
 
-/* qsort_r's context: the tree and the first kcmp failure. */
+/* cmp_object's context: the tree, the kind, the first kcmp failure. */
 struct sort_ctx {
 	struct dump_tree *t;
 	int type;
@@ -95,7 +95,7 @@ static int check_parents(struct dump_tree *t, const struct share_kind *k)
 {
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct dump_ctx *d = t->procs[i];
-		pid_t owner = d->zombie ? 0 : *owner_field(d, k->type);
+		pid_t owner = *owner_field(d, k->type);
 
 		if (owner && d->parent->pid != owner && *owner_field(d->parent, k->type) != owner)
 			return pr_err_ret(-EOPNOTSUPP,
@@ -117,21 +117,12 @@ static int collect_kind(struct dump_tree *t, const struct share_kind *k)
 		if (!t->procs[i]->zombie)
 			idx[n++] = i;
 	qsort_r(idx, n, sizeof(*idx), cmp_object, &c);
-	if (c.err)
-		return c.err;
-	for (size_t i = 0, end; r == 0 && i < n; i = end) {
-		for (end = i + 1; end < n; end++) {
-			int eq = same(t->procs[idx[i]]->pid, t->procs[idx[end]]->pid, k->type);
-
-			if (eq < 0)
-				return pr_err_errno(eq, "tasks %d and %d: can't compare them with kcmp",
-						    t->procs[idx[i]]->pid, t->procs[idx[end]]->pid);
-			if (!eq)
-				break;
-		}
-		r = record_group(t, k, idx + i, end - i);
+	for (size_t i = 0, end; r == 0 && !c.err && i < n; i = end) {
+		for (end = i + 1; end < n && cmp_object(&idx[i], &idx[end], &c) == 0; end++)
+			;
+		r = c.err ? 0 : record_group(t, k, idx + i, end - i);
 	}
-	return r;
+	return c.err ? c.err : r;
 }
 
 /* The root's parent is not dumped: what the root shares with it would be lost. */
