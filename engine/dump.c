@@ -229,6 +229,8 @@ int cr_dump(const struct cr_dump_opts *opts, struct cr_stats *stats)
 	unlinkat(t.dirfd, INVENTORY_IMG, 0);
 	t0 = log_now_us();
 	r = STAGE("freeze", pstree_seize(&t, opts->pid));
+	if (r == 0)
+		r = STAGE("shares", shares_collect(&t));
 	for (size_t i = 0; r == 0 && i < t.nr_procs; i++)
 		r = t.procs[i]->zombie ? pstree_dump_zombie(t.procs[i]) : dump_frozen(t.procs[i]);
 	if (r == 0)

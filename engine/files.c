@@ -173,6 +173,12 @@ int files_dump(struct dump_ctx *d)
 	char path[64];
 	int r;
 
+	/* The owner of a shared fd table dumps it; a sharer only names the owner. */
+	if (d->files_owner) {
+		d->task->has_files_owner = true;
+		d->task->files_owner = (uint32_t)d->files_owner;
+		return 0;
+	}
 	pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
 	if (pidfd < 0)
 		return pr_err_errno(-errno, "task %d: can't open a pidfd", d->pid);
@@ -315,7 +321,7 @@ int files_prepare_kinds(struct rst_tree *t)
 
 int files_prepare(struct rst_ctx *r)
 {
-	int rr = read_fds(r);
+	int rr = r->task->files_owner ? 0 : read_fds(r);
 
 	if (rr < 0)
 		return rr;
@@ -481,6 +487,9 @@ int files_restore(struct rst_ctx *r)
 {
 	int rr = 0, maxfd = -1;
 
+	/* A shared fd table was filled by its owner, an earlier process of the tree. */
+	if (r->task->files_owner)
+		return 0;
 	for (size_t i = 0; i < r->nr_fds; i++)
 		maxfd = MAX(maxfd, (int)r->fds[i]->fd);
 	/* Parked fds go above the task's own and the fd-passing socket. */

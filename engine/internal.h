@@ -113,6 +113,8 @@ struct dump_ctx {
 	struct proc_vma *vmas;
 	size_t nr_vmas;
 	VmaEntry *ventries; /* the vma entries written for vmas[], same index */
+	/* The process whose fd table (fs_struct) this one shares, 0 when it is its own. */
+	pid_t files_owner, fs_owner;
 };
 
 /* A restore: what the processes of the tree share. */
@@ -275,6 +277,24 @@ int threads_restore_create(struct rst_ctx *r);
 
 int timers_dump(struct dump_ctx *d);
 int timers_restore(struct rst_ctx *r);
+
+/*
+ * Processes on one fd table, fs_struct or address space (kcmp): each sharer records its
+ * owner, the first in tree order; what a clone can't rebuild is refused.
+ */
+int shares_collect(struct dump_tree *t);
+/*
+ * Refuse @pid, before it is seized, if a child is on its address space: a vfork parent
+ * sleeps until its child execs or exits, and no ptrace stop reaches it until then.
+ */
+int shares_refuse_vfork(pid_t pid);
+/* Every sharer of the images can be cloned onto its owner's object from its parent. */
+int shares_check(struct rst_tree *t);
+/*
+ * Does @r set the cwd, root and umask? Of processes on one fs_struct the last in tree order
+ * does, once every one of them has opened its files by path: a chroot would move the paths.
+ */
+bool shares_sets_fs(const struct rst_ctx *r);
 
 int files_dump(struct dump_ctx *d);
 int files_write_images(struct dump_tree *t);

@@ -49,7 +49,8 @@ static int seize_child(struct dump_tree *t, struct dump_ctx *parent, pid_t pid)
 		c->exit_code = st.exit_code;
 		return 0;
 	}
-	return task_seize(pid, &c->tids, &c->nr_tids);
+	r = shares_refuse_vfork(pid);
+	return r < 0 ? r : task_seize(pid, &c->tids, &c->nr_tids);
 }
 
 /* Children of every thread of @d: /proc/PID/task/TID/children (Linux 3.5). */
@@ -82,7 +83,9 @@ int pstree_seize(struct dump_tree *t, pid_t root)
 	struct dump_ctx *d = dump_proc_new(t, NULL, root);
 	int r;
 
-	r = task_seize(root, &d->tids, &d->nr_tids);
+	r = shares_refuse_vfork(root);
+	if (r == 0)
+		r = task_seize(root, &d->tids, &d->nr_tids);
 	/* Top down: a seized process can't fork, so its children list is final when read. */
 	for (size_t i = 0; r == 0 && i < t->nr_procs; i++)
 		r = seize_children(t, t->procs[i]);
@@ -297,6 +300,11 @@ static int forker_of(struct rst_ctx *parent, struct rst_ctx *c, struct standin *
 		return pr_err_ret(-EOPNOTSUPP,
 				  "task %d: is in session %u, neither its own nor its parent's, whose leader is alive: not supported yet",
 				  c->pid, sid);
+	/* A stand-in's clone shares nothing of the parent's. */
+	if (c->task->files_owner || c->task->fs_owner)
+		return pr_err_ret(-EOPNOTSUPP,
+				  "task %d: shares its parent's fd table or fs_struct from another session: not supported",
+				  c->pid);
 	found = standin_find(s, *n, (pid_t)sid);
 	if (!found) {
 		found = &s[*n];
@@ -324,7 +332,10 @@ static int restore_session(struct rst_ctx *c)
 
 static int create_child(struct puppet *via, struct rst_ctx *c)
 {
-	int rr = puppet_clone(via, c->pid, 0, exit_sig(c->task), c->tree->opts->new_pidns, &c->pup);
+	/* Its parent's fd table or fs_struct is the one it shares: shares_check made sure. */
+	uint64_t flags = (c->task->files_owner ? CLONE_FILES : 0) | (c->task->fs_owner ? CLONE_FS : 0);
+	int rr = puppet_clone(via, c->pid, flags, exit_sig(c->task), c->tree->opts->new_pidns,
+			      &c->pup);
 
 	if (rr < 0)
 		return rr;

@@ -113,6 +113,8 @@ static int read_images(struct rst_tree *t)
 	if (rr == 0)
 		rr = pidns_check(t);
 	if (rr == 0)
+		rr = shares_check(t);
+	if (rr == 0)
 		rr = files_prepare_tree(t);
 	for (size_t i = 0; rr == 0 && i < t->nr_procs; i++) {
 		if (t->procs[i]->task->zombie)
@@ -316,7 +318,9 @@ static int restore_creds(struct rst_ctx *r)
 /* Final masks and registers of every thread; they run only when the whole tree is done. */
 static int finish(struct rst_ctx *r)
 {
-	long a = puppet_sys(&r->pup, SYS_close, (uint64_t)r->tree->xfer_fd);
+	/* A shared fd table's owner, earlier in the tree, closed it there. */
+	long a = r->task->files_owner ? 0
+				      : puppet_sys(&r->pup, SYS_close, (uint64_t)r->tree->xfer_fd);
 	int rr;
 
 	if (a < 0)

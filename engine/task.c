@@ -254,6 +254,8 @@ int task_dump_misc(struct dump_ctx *d)
 	if (r == 0)
 		r = files_dump_path(d, link, &t->root_file);
 	t->has_cwd_file = t->has_root_file = true;
+	t->has_fs_owner = d->fs_owner != 0;
+	t->fs_owner = (uint32_t)d->fs_owner;
 	return r;
 }
 
@@ -310,19 +312,32 @@ int task_restore_thread(struct puppet *p, const ThreadEntry *th)
 	return rr;
 }
 
-int task_restore_misc(struct rst_ctx *r)
+/* The cwd, root and umask: one fs_struct, set by one of the processes on it. */
+static int restore_fs(struct rst_ctx *r)
 {
 	const TaskEntry *t = r->task;
 	const FileEntry *root = files_find(r, t->root_file);
-	long a;
 	int rr;
 
+	if (!shares_sets_fs(r))
+		return 0;
 	rr = remote_path_call(r, SYS_chdir, t->cwd_file, "working directory");
 	if (rr == 0 && root && root->reg && root->reg->path && strcmp(root->reg->path, "/"))
 		rr = remote_path_call(r, SYS_chroot, t->root_file, "root");
+	if (rr == 0)
+		puppet_sys(&r->pup, SYS_umask, t->umask);
+	return rr;
+}
+
+int task_restore_misc(struct rst_ctx *r)
+{
+	const TaskEntry *t = r->task;
+	long a;
+	int rr;
+
+	rr = restore_fs(r);
 	if (rr < 0)
 		return rr;
-	puppet_sys(&r->pup, SYS_umask, t->umask);
 	a = puppet_sys(&r->pup, SYS_personality, t->personality);
 	if (a < 0)
 		return pr_err_errno((int)a, "task %d: can't set personality 0x%x", r->pup.pid,
