@@ -272,6 +272,8 @@ static int create_tree(struct rst_tree *t)
 	}
 	if (rr == 0)
 		rr = pstree_restore_groups(t);
+	if (rr == 0)
+		rr = jobctl_restore(t);
 	return rr ? rr : pstree_restore_zombies(t);
 }
 
@@ -336,6 +338,8 @@ static int rebuild(struct rst_ctx *r)
 		rr = STAGE("threads", restore_threads(r));
 	if (rr == 0)
 		rr = pstree_drain_sigchld(r);
+	if (rr == 0)
+		rr = jobctl_restore_reports(r);
 	if (rr == 0)
 		rr = STAGE("pending signals", signals_restore_pending(r));
 	if (rr == 0)

@@ -41,6 +41,11 @@ static int create_thread(struct rst_ctx *r, pid_t tid, struct puppet *ret)
 	if (waitpid(tid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
 		return pr_err_ret(-ECHILD, "task %d: thread %d did not stop (status 0x%x)", r->pup.pid,
 				  tid, status);
+	if (r->task->stop_signal) {
+		rr = jobctl_settle_thread(tid);
+		if (rr < 0)
+			return rr;
+	}
 	return puppet_init_thread(ret, tid, &r->pup);
 }
 
