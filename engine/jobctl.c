@@ -75,7 +75,8 @@ static int restore_stop(struct rst_ctx *r)
 	 */
 	if (ptrace(PTRACE_CONT, r->pid, NULL, (void *)(long)SIGSTOP) < 0)
 		return pr_err_errno(-errno, "task %d: can't stop it", r->pid);
-	if (waitpid(r->pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP)
+	if (waitpid(r->pid, &status, __WALL) < 0 || !WIFSTOPPED(status) ||
+	    WSTOPSIG(status) != SIGSTOP)
 		return pr_err_ret(-ECHILD, "task %d: did not stop (status 0x%x)", r->pid, status);
 	return 0;
 }

@@ -249,7 +249,7 @@ static int rebuild_memory(struct rst_ctx *r)
 
 /*
  * Every process of the tree, each made by its parent once the parent's memory is in place:
- * what the child inherited stays shared copy-on-write. Then sessions, groups, zombies.
+ * what the child inherited stays shared copy-on-write. Then sessions, groups, stops, zombies.
  */
 static int create_tree(struct rst_tree *t)
 {

@@ -29,8 +29,8 @@ static int settle_stopped(pid_t tid)
 {
 	int status;
 
-	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 || ptrace(PTRACE_CONT, tid, NULL, NULL) < 0 ||
-	    waitpid(tid, &status, __WALL) < 0)
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 ||
+	    ptrace(PTRACE_CONT, tid, NULL, NULL) < 0 || waitpid(tid, &status, __WALL) < 0)
 		return -errno;
 	if (!WIFSTOPPED(status))
 		return -ESRCH;

@@ -51,7 +51,7 @@ static struct shared *sh;
 static int rep[2]; /* children -> R */
 static int cmd[2]; /* R -> S2 */
 static pid_t kids[NCHILD];
-static const char *const names[NCHILD] = { "S1", "S2", "S3" };
+static const char *const names[NCHILD] = {"S1", "S2", "S3"};
 static volatile sig_atomic_t nr_stopped; /* CLD_STOPPED SIGCHLDs R got */
 static uint8_t mem[PRIVATE_LEN];
 static uint64_t mem_hash;
@@ -69,7 +69,7 @@ static void on_sigchld(int sig, siginfo_t *si, void *uc)
 
 static void send_report(int idx)
 {
-	struct report r = { idx, test_hash(mem, sizeof(mem)) == mem_hash };
+	struct report r = {idx, test_hash(mem, sizeof(mem)) == mem_hash};
 
 	if (write(rep[1], &r, sizeof(r)) != sizeof(r))
 		_exit(3);
@@ -154,7 +154,7 @@ static void kill_all_fail(const char *msg)
 
 static void stop_children(void)
 {
-	int sigs[NCHILD] = { SIGSTOP, SIGTSTP, SIGSTOP }, st;
+	int sigs[NCHILD] = {SIGSTOP, SIGTSTP, SIGSTOP}, st;
 
 	for (int i = 0; i < NCHILD; i++) {
 		if (kill(kids[i], sigs[i]))
@@ -177,7 +177,7 @@ static void stop_children(void)
 
 static void start_children(void)
 {
-	struct sigaction sa = { .sa_sigaction = on_sigchld, .sa_flags = SA_SIGINFO | SA_RESTART };
+	struct sigaction sa = {.sa_sigaction = on_sigchld, .sa_flags = SA_SIGINFO | SA_RESTART};
 	struct report r;
 	const char *err;
 
