@@ -5,13 +5,14 @@
  * SIGSTOP; S2, in a process group of its own, blocks in read() of a pipe from R and was
  * stopped with SIGTSTP; S3 spins with a second thread, each counting, and was stopped with
  * SIGSTOP. R took the wait reports of S1 and S2 (waitpid WUNTRACED) but not that of S3, and
- * counts the CLD_STOPPED SIGCHLDs it gets.
+ * counts the CLD_STOPPED SIGCHLDs it gets. R sent S1 a SIGUSR1, which S1 handles, once S1 was
+ * stopped: it is pending in S1 through the dumps.
  * After restore (and after the runner's dump -R) every thread of the three is stopped
  * (state T) and stays so, and none has run since it stopped: the counters are as they were
  * when R saw the stops. R has had no more CLD_STOPPED than the three, no SIGCHLD pending,
  * no new report of S1 or S2 to wait for, and S3's report still there. After SIGCONT each
  * child runs on (the counters move, S2's read() returns what R writes) and finds its memory
- * intact.
+ * intact, and S1 has handled its SIGUSR1 once.
  * CRYO-TEST: cycles=2 leave-running=1
  */
 #include <dirent.h>
@@ -41,10 +42,11 @@ struct shared {
 	volatile int ask[NCHILD]; /* R asks a spinning child for its report */
 };
 
-/* A child's word to R: ready, then whether its memory is intact. */
+/* A child's word to R: ready, then whether its memory is intact, and its SIGUSR1s. */
 struct report {
 	int idx;
 	int ok;
+	int usr1;
 };
 
 static struct shared *sh;
@@ -53,6 +55,7 @@ static int cmd[2]; /* R -> S2 */
 static pid_t kids[NCHILD];
 static const char *const names[NCHILD] = {"S1", "S2", "S3"};
 static volatile sig_atomic_t nr_stopped; /* CLD_STOPPED SIGCHLDs R got */
+static volatile sig_atomic_t nr_usr1;	 /* SIGUSR1s a child handled */
 static uint8_t mem[PRIVATE_LEN];
 static uint64_t mem_hash;
 static char why[WHY_MAX];
@@ -67,9 +70,15 @@ static void on_sigchld(int sig, siginfo_t *si, void *uc)
 		nr_stopped++;
 }
 
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	nr_usr1++;
+}
+
 static void send_report(int idx)
 {
-	struct report r = {idx, test_hash(mem, sizeof(mem)) == mem_hash};
+	struct report r = {idx, test_hash(mem, sizeof(mem)) == mem_hash, nr_usr1};
 
 	if (write(rep[1], &r, sizeof(r)) != sizeof(r))
 		_exit(3);
@@ -85,9 +94,13 @@ static void *spin_thread(void *arg)
 
 static __attribute__((noreturn)) void child(int idx)
 {
+	struct sigaction sa = {.sa_handler = on_sigusr1, .sa_flags = SA_RESTART};
 	pthread_t t;
 	char c;
 
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		_exit(4);
 	test_fill(mem, sizeof(mem), 1000 + (uint64_t)idx);
 	mem_hash = test_hash(mem, sizeof(mem));
 	if (idx == 2 && pthread_create(&t, NULL, spin_thread, NULL))
@@ -173,6 +186,9 @@ static void stop_children(void)
 		usleep(1000);
 	if (nr_stopped != NCHILD)
 		kill_all_fail("not one CLD_STOPPED SIGCHLD per child");
+	/* Pending in S1 until its SIGCONT. */
+	if (kill(kids[0], SIGUSR1))
+		kill_all_fail("kill");
 }
 
 static void start_children(void)
@@ -247,6 +263,8 @@ static void check_resumed(const uint64_t *ticks)
 		}
 		if (r.idx < 0 || r.idx >= NCHILD || !r.ok)
 			note("child %d: its memory changed", r.idx);
+		else if (r.usr1 != (r.idx == 0))
+			note("%s: handled %d SIGUSR1s, want %d", names[r.idx], r.usr1, r.idx == 0);
 	}
 	usleep(10000);
 	for (int i = 0; i < NTICKS; i++)
