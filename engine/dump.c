@@ -63,6 +63,9 @@ static void new_task(struct dump_ctx *d)
 	task_entry__init(d->task);
 	d->task->has_pid = true;
 	d->task->pid = (uint32_t)d->pid;
+	d->task->has_stop_signal = d->task->has_stop_waited = d->stop_sig != 0;
+	d->task->stop_signal = (uint32_t)d->stop_sig;
+	d->task->stop_waited = d->stop_waited;
 	d->task->n_threads = n;
 	d->task->threads = xcalloc(n, sizeof(*d->task->threads));
 	for (size_t i = 0; i < n; i++) {
@@ -115,6 +118,8 @@ static int collect(struct dump_ctx *d)
 		r = STAGE("pages", pages_dump(d));
 	if (r == 0)
 		r = STAGE("pending signals", signals_dump_pending(d));
+	if (r == 0)
+		r = jobctl_dump(d);
 	if (r == 0)
 		r = img_write_one(d->dirfd, IMG_NAME(name, "task", d->pid), IMG_KIND__IMG_TASK,
 				  &d->task->base);

@@ -60,9 +60,10 @@ int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 
 /*
  * Freeze every thread of process @pid with PTRACE_SEIZE + PTRACE_INTERRUPT, listing its threads
- * again until no new one appears. The leader comes first in *ret_tids. Undone by task_unseize.
+ * again until no new one appears. The leader comes first in *ret_tids; the signal of the group
+ * stop the process is in goes to *ret_stop_sig, 0 if none. Undone by task_unseize.
  */
-int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n);
+int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n, int *ret_stop_sig);
 void task_unseize(const pid_t *tids, size_t n);
 /* The puppet of thread @i (task->threads[i]): the leader for 0. */
 #define THREAD_PUP(ctx, i) ((i) ? &(ctx)->others[(i) - 1] : &(ctx)->pup)
@@ -106,6 +107,8 @@ struct dump_ctx {
 	size_t nr_tids;
 	bool zombie;
 	int exit_code; /* a zombie's wait status */
+	int stop_sig; /* the signal of the group stop it is in, 0 if none */
+	bool stop_waited; /* its parent in the tree has taken the wait report of that stop */
 	struct puppet pup; /* the leader, which serves process-wide remote syscalls */
 	struct puppet *others; /* the other threads, in task->threads[1..] order */
 	TaskEntry *task;
@@ -208,7 +211,7 @@ int pstree_root_session(struct rst_ctx *root);
 int pstree_restore_groups(struct rst_tree *t);
 /* Make the zombies of the tree exit as they had, once groups are set. */
 int pstree_restore_zombies(struct rst_tree *t);
-/* Drop the SIGCHLD that making @r's zombie children queued for it. */
+/* Drop the SIGCHLD that making @r's zombie and stopped children queued for it. */
 int pstree_drain_sigchld(struct rst_ctx *r);
 /* What to do when the image's pids are taken here. */
 #define PIDNS_HINT "restore with --new-pidns to give the tree a pid namespace of its own"
@@ -226,6 +229,14 @@ int pidns_create_root(struct rst_ctx *root, pid_t *ret_pid);
 void pidns_kill(struct rst_tree *t);
 /* With --new-pidns: the pid here of child or thread @id (its image pid) that @maker made. */
 int pidns_host_pid(pid_t maker, pid_t id, bool thread, pid_t *ret_pid);
+/* Which of @d's stopped children it has waited for (WUNTRACED) already. */
+int jobctl_dump(struct dump_ctx *d);
+/* Put the processes that were in a group stop in one again, once groups are set. */
+int jobctl_restore(struct rst_tree *t);
+/* Take, in @r, the wait reports of its stopped children that it had taken before the dump. */
+int jobctl_restore_reports(struct rst_ctx *r);
+/* A thread just made in a stopped process: into the stop of its CLONE_PTRACE SIGSTOP. */
+int jobctl_settle_thread(pid_t tid);
 /* Hand cryo's fd @local to the puppet of @r: the new remote fd. */
 int files_install(struct rst_ctx *r, int local, int *ret_fd);
 

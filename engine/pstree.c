@@ -50,7 +50,7 @@ static int seize_child(struct dump_tree *t, struct dump_ctx *parent, pid_t pid)
 		return 0;
 	}
 	r = shares_refuse_vfork(pid);
-	return r < 0 ? r : task_seize(pid, &c->tids, &c->nr_tids);
+	return r < 0 ? r : task_seize(pid, &c->tids, &c->nr_tids, &c->stop_sig);
 }
 
 /* Children of every thread of @d: /proc/PID/task/TID/children (Linux 3.5). */
@@ -85,7 +85,7 @@ int pstree_seize(struct dump_tree *t, pid_t root)
 
 	r = shares_refuse_vfork(root);
 	if (r == 0)
-		r = task_seize(root, &d->tids, &d->nr_tids);
+		r = task_seize(root, &d->tids, &d->nr_tids, &d->stop_sig);
 	/* Top down: a seized process can't fork, so its children list is final when read. */
 	for (size_t i = 0; r == 0 && i < t->nr_procs; i++)
 		r = seize_children(t, t->procs[i]);
@@ -430,6 +430,9 @@ int pstree_drain_sigchld(struct rst_ctx *r)
 
 		if (c->parent == r && c->task->zombie && exit_sig(c->task))
 			set |= 1ULL << (exit_sig(c->task) - 1);
+		/* A group stop notifies the parent with SIGCHLD, whatever the exit signal. */
+		if (c->parent == r && !c->task->zombie && c->task->stop_signal)
+			set |= 1ULL << (SIGCHLD - 1);
 	}
 	if (!set)
 		return 0;

@@ -268,7 +268,7 @@ static int rebuild_memory(struct rst_ctx *r)
 
 /*
  * Every process of the tree, each made by its parent once the parent's memory is in place:
- * what the child inherited stays shared copy-on-write. Then sessions, groups, zombies.
+ * what the child inherited stays shared copy-on-write. Then sessions, groups, stops, zombies.
  */
 static int create_tree(struct rst_tree *t)
 {
@@ -290,6 +290,8 @@ static int create_tree(struct rst_tree *t)
 	}
 	if (rr == 0)
 		rr = pstree_restore_groups(t);
+	if (rr == 0)
+		rr = jobctl_restore(t);
 	return rr ? rr : pstree_restore_zombies(t);
 }
 
@@ -358,6 +360,8 @@ static int rebuild(struct rst_ctx *r)
 		rr = STAGE("threads", restore_threads(r));
 	if (rr == 0)
 		rr = pstree_drain_sigchld(r);
+	if (rr == 0)
+		rr = jobctl_restore_reports(r);
 	if (rr == 0)
 		rr = STAGE("pending signals", signals_restore_pending(r));
 	if (rr == 0)

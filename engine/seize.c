@@ -17,8 +17,31 @@
 /* Passes over /proc/PID/task before a process that keeps making threads is refused. */
 #define SEIZE_MAX_PASSES 64
 
-/* Seize one thread: 0, or -ESRCH if it is gone already (a thread that just exited). */
-static int seize_thread(pid_t pid, pid_t tid)
+/*
+ * A thread in a group stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) reports PTRACE_EVENT_STOP with
+ * the stop signal, not SIGTRAP, and the stop trap of the PTRACE_SEIZE that found it stopped
+ * comes before the one of PTRACE_INTERRUPT, still pending: the first resume would only meet
+ * it. Interrupt again (one pending trap at most) and resume, so that the thread takes that
+ * trap and nothing is left pending for the remote syscalls. The thread runs no instruction:
+ * the trap is taken in the kernel's signal loop, before any return to user space.
+ */
+static int settle_stopped(pid_t tid)
+{
+	int status;
+
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 ||
+	    ptrace(PTRACE_CONT, tid, NULL, NULL) < 0 || waitpid(tid, &status, __WALL) < 0)
+		return -errno;
+	if (!WIFSTOPPED(status))
+		return -ESRCH;
+	return (status >> 16) == PTRACE_EVENT_STOP ? 0 : -EPROTO;
+}
+
+/*
+ * Seize one thread: 0, or -ESRCH if it is gone already (a thread that just exited). The signal
+ * of the group stop it is in goes to *ret_stop_sig, 0 if it was not stopped.
+ */
+static int seize_thread(pid_t pid, pid_t tid, int *ret_stop_sig)
 {
 	int status;
 
@@ -34,15 +57,20 @@ static int seize_thread(pid_t pid, pid_t tid)
 			goto fail;
 		if (!WIFSTOPPED(status))
 			return -ESRCH;
-		/* The interrupt (or a group stop) reports PTRACE_EVENT_STOP. */
+		/* The interrupt, or a group stop, reports PTRACE_EVENT_STOP. */
 		if ((status >> 16) == PTRACE_EVENT_STOP) {
-			if (WSTOPSIG(status) != SIGTRAP) {
-				ptrace(PTRACE_DETACH, tid, NULL, NULL);
-				return pr_err_ret(-EOPNOTSUPP,
-						  "task %d: is stopped by signal %d: dumping a stopped task is not supported yet",
-						  pid, WSTOPSIG(status));
+			int r = 0;
+
+			*ret_stop_sig = WSTOPSIG(status) == SIGTRAP ? 0 : WSTOPSIG(status);
+			if (*ret_stop_sig) {
+				pr_info("task %d: thread %d is stopped by signal %d", pid, tid,
+					*ret_stop_sig);
+				r = settle_stopped(tid);
 			}
-			return 0;
+			if (r == 0)
+				return 0;
+			errno = -r;
+			goto fail;
 		}
 		/* A signal caught on the way: deliver it and wait for the interrupt again. */
 		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(status)) < 0)
@@ -68,6 +96,7 @@ static bool listed(const pid_t *tids, size_t n, pid_t tid)
 /* One pass over /proc/PID/task: seize the threads not seized yet; how many were new. */
 static int seize_new_threads(pid_t pid, pid_t **tids, size_t *n)
 {
+	int stop_sig;
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
 	char path[64];
@@ -85,7 +114,7 @@ static int seize_new_threads(pid_t pid, pid_t **tids, size_t *n)
 			continue;
 		if (*n >= MAX_THREADS)
 			return pr_err_ret(-E2BIG, "task %d: more than %d threads", pid, MAX_THREADS);
-		r = seize_thread(pid, (pid_t)tid);
+		r = seize_thread(pid, (pid_t)tid, &stop_sig);
 		if (r == -ESRCH && (pid_t)tid != pid)
 			continue;
 		if (r < 0)
@@ -97,14 +126,14 @@ static int seize_new_threads(pid_t pid, pid_t **tids, size_t *n)
 	return added;
 }
 
-int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n)
+int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n, int *ret_stop_sig)
 {
 	pid_t *tids = NULL;
 	size_t n = 0;
-	int r;
+	int r, stop_sig;
 
 	/* The leader first: it serves the process-wide remote syscalls. */
-	r = seize_thread(pid, pid);
+	r = seize_thread(pid, pid, &stop_sig);
 	if (r < 0) {
 		if (r == -ESRCH)
 			pr_err("task %d: no such process", pid);
@@ -127,9 +156,15 @@ int task_seize(pid_t pid, pid_t **ret_tids, size_t *ret_n)
 	}
 	*ret_tids = tids;
 	*ret_n = n;
+	*ret_stop_sig = stop_sig;
 	return 0;
 }
 
+/*
+ * A thread of a stopped process needs nothing more: detaching puts it back in the group stop
+ * (__ptrace_unlink sets JOBCTL_STOP_PENDING while SIGNAL_STOP_STOPPED holds), without a new
+ * notification to its parent, and it stays stopped until a SIGCONT.
+ */
 void task_unseize(const pid_t *tids, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -11,12 +11,11 @@
 #include "engine/internal.h"
 
 /*
- * CLONE_PTRACE makes the new thread cryo's tracee from birth, with SIGSTOP pending: it stops
- * before it runs a single instruction of its own, and its registers are set before it does.
+ * puppet_clone adds CLONE_PTRACE: the new thread stops before it runs a single instruction of
+ * its own, and its registers are set before it does.
  */
 #define THREAD_FLAGS                                                                               \
-	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |        \
-	 CLONE_PTRACE)
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
 
 int threads_restore_create(struct rst_ctx *r)
 {
@@ -30,6 +29,11 @@ int threads_restore_create(struct rst_ctx *r)
 		if (rr < 0)
 			return rr;
 		r->nr_others = i;
+		if (r->task->stop_signal) {
+			rr = jobctl_settle_thread(r->others[i - 1].pid);
+			if (rr < 0)
+				return rr;
+		}
 	}
 	return 0;
 }
