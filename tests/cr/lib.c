@@ -700,6 +700,29 @@ void test_send_recv(int out, const void *msg, size_t len, int in, void *reply, s
 		_exit(3);
 }
 
+pid_t test_stat_ppid(pid_t pid)
+{
+	char path[64], buf[1024], state;
+	const char *p;
+	ssize_t n;
+	int fd, ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The comm in parentheses may hold anything: the state follows the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+		return -1;
+	return ppid;
+}
+
 void test_child_shares(int fd, const char *what)
 {
 	if (syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, fd, fd))

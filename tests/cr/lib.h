@@ -123,6 +123,8 @@ void test_child_verify(pid_t pid);
  * leaves with _exit(3) if either fails, as when the parent is gone.
  */
 void test_send_recv(int out, const void *msg, size_t len, int in, void *reply, size_t reply_len);
+/* The ppid field of /proc/PID/stat, or -1 if it can't be read (the process is gone). */
+pid_t test_stat_ppid(pid_t pid);
 /* In the checker child: fd must be the parent's fd of the same number (kcmp KCMP_FILE). */
 void test_child_shares(int fd, const char *what);
 /* The first problem found: the message into why (of len bytes) if why is still "". */

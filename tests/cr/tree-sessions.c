@@ -129,20 +129,6 @@ static __attribute__((noreturn)) void b_main(void)
 	_exit(reaped_ok(ids->live[N]) && reaped_ok(ids->live[K]) ? 0 : 4);
 }
 
-static pid_t stat_ppid(pid_t pid)
-{
-	char path[64], buf[1024], state;
-	const char *p;
-	int ppid;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	test_read_file(path, buf, sizeof(buf));
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-		test_fail_killing(ids->live, NR_LIVE, "bad '%s'", path);
-	return ppid;
-}
-
 /* Parent, session and group of every live process as set up. */
 static void check_ids(const char *when)
 {
@@ -157,7 +143,7 @@ static void check_ids(const char *when)
 
 	for (int i = 0; i < NR_LIVE; i++) {
 		pid_t pid = ids->live[i];
-		pid_t got[3] = { stat_ppid(pid), getsid(pid), getpgid(pid) };
+		pid_t got[3] = { test_stat_ppid(pid), getsid(pid), getpgid(pid) };
 
 		if (memcmp(got, want[i], sizeof(got)))
 			test_fail_killing(ids->live, NR_LIVE,

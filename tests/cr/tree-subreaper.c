@@ -117,21 +117,6 @@ static void tell(char c)
 		fail_tree("command '%c': %s", c, strerror(errno));
 }
 
-/* The ppid field of /proc/PID/stat, after the comm in parentheses. */
-static pid_t stat_ppid(pid_t pid)
-{
-	char path[64], buf[1024], state;
-	const char *p;
-	int ppid;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	test_read_file(path, buf, sizeof(buf));
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-		fail_tree("bad '%s'", path);
-	return ppid;
-}
-
 static void reap(pid_t pid, const char *who, int want)
 {
 	int status;
@@ -163,8 +148,8 @@ static void check_g(void)
 	read_report(&r, "G");
 	if (r.pid != g_pid || r.ppid != root_pid)
 		fail_tree("G: pid %d ppid %d, want %d %d", r.pid, r.ppid, g_pid, root_pid);
-	if (stat_ppid(g_pid) != root_pid)
-		fail_tree("G (%d): ppid %d in /proc, want %d", g_pid, stat_ppid(g_pid), root_pid);
+	if (test_stat_ppid(g_pid) != root_pid)
+		fail_tree("G (%d): ppid %d in /proc, want %d", g_pid, test_stat_ppid(g_pid), root_pid);
 	w = waitpid(g_pid, &status, WNOHANG);
 	if (w != 0)
 		fail_tree("waitpid(G %d, WNOHANG) gives %d (%s), want 0", g_pid, w,
@@ -200,7 +185,7 @@ static void setup(void)
 	read_report(&r, "G");
 	g_pid = r.pid;
 	/* G may have reported before C exited: wait for the reparenting. */
-	for (int i = 0; stat_ppid(g_pid) != root_pid && i < 5000; i++)
+	for (int i = 0; test_stat_ppid(g_pid) != root_pid && i < 5000; i++)
 		usleep(1000);
 	check_subreaper();
 	check_g();
