@@ -262,7 +262,7 @@ static int held_reload(pid_t pid)
 }
 
 /* Does an fd of task @pid hold socket @ino? */
-int unix_task_holds(pid_t pid, uint64_t ino, bool *ret)
+static int task_holds(pid_t pid, uint64_t ino, bool *ret)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass || held.pid != pid) {
@@ -284,4 +284,16 @@ int unix_task_holds(pid_t pid, uint64_t ino, bool *ret)
 	}
 	*ret = false;
 	return 0;
+}
+
+int unix_tree_holds(const struct dump_ctx *d, uint64_t ino, bool *ret)
+{
+	const struct dump_tree *t = d->tree;
+	int r = task_holds(d->pid, ino, ret);
+
+	/* Its own process first: a peer is there most often, and its fd list is loaded. */
+	for (size_t i = 0; r == 0 && !*ret && i < t->nr_procs; i++)
+		if (t->procs[i] != d && !t->procs[i]->zombie)
+			r = task_holds(t->procs[i]->pid, ino, ret);
+	return r;
 }

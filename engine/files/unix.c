@@ -48,7 +48,7 @@ static bool is_path(const ProtobufCBinaryData *name)
 	return name->len && name->data[0];
 }
 
-/* The peer must be in the process; a peer that is not connected back must have a name. */
+/* The peer must be in the tree; a peer that is not connected back must have a name. */
 static int check_peer(struct dump_ctx *d, int tfd, const struct usk *s, bool *ret_one_way)
 {
 	struct usk p;
@@ -58,12 +58,12 @@ static int check_peer(struct dump_ctx *d, int tfd, const struct usk *s, bool *re
 	*ret_one_way = false;
 	if (!s->peer)
 		return 0;
-	r = unix_task_holds(d->pid, s->peer, &in);
+	r = unix_tree_holds(d, s->peer, &in);
 	if (r < 0)
 		return r;
 	if (!in)
 		return REFUSE(d, tfd, s,
-			      "its peer socket:[%u] is outside the dumped process (--ext-unix-sk comes later)",
+			      "its peer socket:[%u] is outside the dumped tree (--ext-unix-sk comes later)",
 			      s->peer);
 	r = unix_diag_get(s->peer, &p);
 	if (r < 0)
@@ -88,12 +88,12 @@ static int check_icons(struct dump_ctx *d, int tfd, const struct usk *s, UnixSkE
 		if (!s->icons[i])
 			return REFUSE(d, tfd, s,
 				      "a connection waiting for accept() comes from a socket that is closed, whose data can't be read");
-		r = unix_task_holds(d->pid, s->icons[i], &in);
+		r = unix_tree_holds(d, s->icons[i], &in);
 		if (r < 0)
 			return r;
 		if (!in)
 			return REFUSE(d, tfd, s,
-				      "a connection waiting for accept() comes from socket:[%u], outside the dumped process (--ext-unix-sk comes later)",
+				      "a connection waiting for accept() comes from socket:[%u], outside the dumped tree (--ext-unix-sk comes later)",
 				      s->icons[i]);
 	}
 	u->n_icons = s->n_icons;
@@ -135,12 +135,12 @@ static int check_unpeered(struct dump_ctx *d, int tfd, const struct usk *s, Unix
 				    tfd, s->ino);
 	if (!a.listener)
 		return 0;
-	r = unix_task_holds(d->pid, a.listener, &in);
+	r = unix_tree_holds(d, a.listener, &in);
 	if (r < 0)
 		return r;
 	if (!in)
 		return REFUSE(d, tfd, s,
-			      "it waits for accept() on socket:[%u], outside the dumped process (--ext-unix-sk comes later)",
+			      "it waits for accept() on socket:[%u], outside the dumped tree (--ext-unix-sk comes later)",
 			      a.listener);
 	/* The embryo socket holding that data has no fd: nothing reads it short of accept(). */
 	if (s->wqueue)

@@ -58,8 +58,8 @@ static inline bool unix_binds_name(const UnixSkEntry *u)
 int unix_diag_get(uint32_t ino, struct usk *s);
 /* Call @fn with every unix socket in @states until it returns non-zero; returns that. */
 int unix_diag_walk(uint32_t states, int (*fn)(const struct usk *s, void *arg), void *arg);
-/* Does an fd of task @pid hold socket @ino? */
-int unix_task_holds(pid_t pid, uint64_t ino, bool *ret);
+/* Does an fd of a process of @d's tree hold socket @ino? */
+int unix_tree_holds(const struct dump_ctx *d, uint64_t ino, bool *ret);
 
 /* ---- unix-queue.c ---- */
 
