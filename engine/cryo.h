@@ -4,6 +4,7 @@
 #define CRYO_ENGINE_CRYO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 struct cr_dump_opts {
@@ -12,8 +13,16 @@ struct cr_dump_opts {
 	bool leave_running; /* resume the tree after the dump instead of killing it */
 };
 
+/* --inherit-fd fd[N]:KEY: the dumped file named KEY ("pipe:[INO]") is the caller's fd N. */
+struct cr_inherit_fd {
+	int fd;
+	const char *key;
+};
+
 struct cr_restore_opts {
 	const char *images_dir;
+	const struct cr_inherit_fd *inherit_fds;
+	size_t nr_inherit_fds;
 	bool new_pidns; /* into a new pid namespace, its init cryo's, where the pids are free */
 };
 

@@ -201,10 +201,11 @@ int files_dump(struct dump_ctx *d)
 	return img_close(TAKE_PTR(img));
 }
 
-/* Checks that need every process's fds: both ends of each pipe in the tree. */
+/* Checks that need every process's fds: which pipes lead outside the tree. */
 int files_check_tree(struct dump_tree *t)
 {
-	return pipes_check_both_ends(t);
+	pipes_mark_external(t);
+	return 0;
 }
 
 /* Written after every stage that may add files (mm, fds, cwd). */
@@ -287,6 +288,49 @@ static int read_fds(struct rst_ctx *r)
 	return 0;
 }
 
+/* The name --inherit-fd gives file @f by, as its fd link reads: "pipe:[INO]"; "" if none. */
+static void inherit_key(const FileEntry *f, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (f->kind == FILE_KIND__FILE_PIPE && f->pipe)
+		snprintf(buf, len, "pipe:[%lu]", (unsigned long)f->pipe->pipe_id);
+}
+
+/*
+ * Files given by --inherit-fd are cryo's own fds: every process gets a copy of one, the same
+ * open file description (CRIU's semantics). An external pipe must be among them.
+ */
+static int inherit_files(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_files; i++) {
+		const struct cr_inherit_fd *in = NULL;
+		char key[64];
+
+		inherit_key(t->files[i], key, sizeof(key));
+		for (size_t j = 0; key[0] && !in && j < t->opts->nr_inherit_fds; j++)
+			if (!strcmp(t->opts->inherit_fds[j].key, key))
+				in = &t->opts->inherit_fds[j];
+		if (!in && t->files[i]->kind == FILE_KIND__FILE_PIPE && t->files[i]->pipe->external)
+			return pr_err_ret(-ENOENT,
+					  "%s: its other end was outside the dumped tree: restore with --inherit-fd fd[N]:%s, N an fd of cryo's that the tree gets in its place",
+					  key, key);
+		if (in && !(t->files[i]->kind == FILE_KIND__FILE_PIPE && t->files[i]->pipe->external)) {
+			/* Both its ends are in the tree: cryo's fd can't be both. */
+			pr_warn("--inherit-fd fd[%d]:%s: ignored, the tree holds both its ends", in->fd,
+				key);
+			continue;
+		}
+		if (!in)
+			continue;
+		t->copies[i] = fcntl(in->fd, F_DUPFD_CLOEXEC, 3);
+		if (t->copies[i] < 0)
+			return pr_err_errno(-errno, "--inherit-fd fd[%d]:%s: can't take fd %d", in->fd,
+					    key, in->fd);
+		pr_info("%s: is cryo's fd %d (--inherit-fd)", key, in->fd);
+	}
+	return 0;
+}
+
 /* The tree's files, read and checked once; every process must exist as a context. */
 int files_prepare_tree(struct rst_tree *t)
 {
@@ -306,7 +350,7 @@ int files_prepare_tree(struct rst_tree *t)
 	t->copies = xcalloc(t->nr_files, sizeof(*t->copies));
 	for (size_t i = 0; i < t->nr_files; i++)
 		t->copies[i] = -1;
-	return 0;
+	return inherit_files(t);
 }
 
 /* Each kind checks its files, once every process's fd table is read too. */

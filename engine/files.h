@@ -56,6 +56,7 @@ int files_take_remote_fd(struct rst_ctx *r, int fd);
 
 /* Pipe data collected at dump, restored when the pipe is created. */
 int pipe_dump_data(struct dump_ctx *d, const FileEntry *f, int fd);
-int pipes_check_both_ends(struct dump_tree *t);
+/* Mark the pipes whose other end is outside the tree as external. */
+void pipes_mark_external(struct dump_tree *t);
 
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -10,7 +12,10 @@
 #include "engine/cryo.h"
 #include "shim/shim.h"
 
-enum { OPT_PIDFILE = 256, OPT_NEW_PIDNS };
+enum { OPT_PIDFILE = 256, OPT_NEW_PIDNS, OPT_INHERIT_FD };
+
+/* Most --inherit-fd options of one restore. */
+#define INHERIT_MAX 64
 
 static void usage(void)
 {
@@ -22,6 +27,9 @@ static void usage(void)
 	       "      --pidfile FILE         write the restored pid there\n"
 	       "      --new-pidns            into a new pid namespace, where the tree's pids are\n"
 	       "                             free even if taken here; cryo's init is its pid 1\n"
+	       "      --inherit-fd fd[N]:KEY the dumped file KEY (pipe:[INO], as its fd link\n"
+	       "                             read) is cryo's fd N; needed for a pipe that led\n"
+	       "                             outside the dumped tree\n"
 	       "  -o, --log-file FILE        log there (a relative name goes into DIR)\n"
 	       "  -v[0-4]                    verbosity; each -v adds one\n"
 	       "  -h, --help                 this text\n");
@@ -38,17 +46,38 @@ static int write_pidfile(const char *path, pid_t pid)
 	return 0;
 }
 
+/* "fd[N]:KEY", N an fd cryo has open. */
+static int parse_inherit(const char *arg, struct cr_inherit_fd *ret)
+{
+	const char *p = arg + 3;
+	long n = 0;
+
+	if (strncmp(arg, "fd[", 3) || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9' && n <= INT_MAX; p++)
+		n = n * 10 + (*p - '0');
+	if (n > INT_MAX || strncmp(p, "]:", 2) || !p[2])
+		return -EINVAL;
+	if (fcntl((int)n, F_GETFD) < 0)
+		return -EBADF;
+	ret->fd = (int)n;
+	ret->key = p + 2;
+	return 0;
+}
+
 int shim_cmd_restore(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
+		{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 		SHIM_COMMON_LONG,
 		{ 0 },
 	};
 	struct shim_common c = { .verbosity = LOG_LVL_WARN };
-	struct cr_restore_opts o = { 0 };
+	static struct cr_inherit_fd inherit[INHERIT_MAX];
+	struct cr_restore_opts o = { .inherit_fds = inherit };
 	struct cr_stats st = { 0 };
 	const char *pidfile = NULL;
 	bool detach = false;
@@ -69,6 +98,18 @@ int shim_cmd_restore(int argc, char **argv)
 			break;
 		case OPT_NEW_PIDNS:
 			o.new_pidns = true;
+			break;
+		case OPT_INHERIT_FD:
+			r = o.nr_inherit_fds < INHERIT_MAX ? parse_inherit(optarg, &inherit[o.nr_inherit_fds])
+							   : -E2BIG;
+			if (r < 0) {
+				shim_usage_error("restore", "--inherit-fd '%s': %s", optarg,
+						 r == -EBADF  ? "cryo has no such fd open" :
+						 r == -E2BIG ? "too many --inherit-fd options" :
+							       "want fd[N]:KEY, as fd[3]:pipe:[1234]");
+				return 1;
+			}
+			o.nr_inherit_fds++;
 			break;
 		case 'h':
 			usage();

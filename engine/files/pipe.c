@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Pipes whose both ends the dumped task holds, with the data queued in them. */
+/*
+ * Pipes with the data queued in them. A pipe whose other end is outside the tree is external:
+ * restore takes it from --inherit-fd, and its data, which stays in it, is not in the images.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -85,22 +88,40 @@ static const FileEntry *other_end(FileEntry **files, size_t n, const FileEntry *
 	return NULL;
 }
 
-int pipes_check_both_ends(struct dump_tree *t)
+/* Forget the data dumped of external pipe @pipe_id: it stays in the pipe outside. */
+static void drop_data(struct dump_tree *t, uint64_t pipe_id)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nr_pipe_data; i++) {
+		if (t->pipe_data[i]->pipe_id == pipe_id)
+			pipe_data_entry__free_unpacked(t->pipe_data[i], NULL);
+		else
+			t->pipe_data[n++] = t->pipe_data[i];
+	}
+	t->nr_pipe_data = n;
+}
+
+void pipes_mark_external(struct dump_tree *t)
 {
 	for (size_t i = 0; i < t->ft.n; i++) {
-		const FileEntry *f = t->ft.files[i];
+		FileEntry *f = t->ft.files[i];
 
-		if (f->kind == FILE_KIND__FILE_PIPE && !other_end(t->ft.files, t->ft.n, f))
-			return pr_err_ret(-EOPNOTSUPP,
-					  "task %d: pipe:[%lu]: its other end is outside the dumped tree (--inherit-fd comes later)",
-					  t->ft.keys[i].pid, (unsigned long)f->pipe->pipe_id);
+		if (f->kind != FILE_KIND__FILE_PIPE || other_end(t->ft.files, t->ft.n, f))
+			continue;
+		f->pipe->has_external = f->pipe->external = true;
+		drop_data(t, f->pipe->pipe_id);
+		pr_info("task %d: pipe:[%lu]: its other end is outside the dumped tree: restore it with --inherit-fd fd[N]:pipe:[%lu]",
+			t->ft.keys[i].pid, (unsigned long)f->pipe->pipe_id,
+			(unsigned long)f->pipe->pipe_id);
 	}
-	return 0;
 }
 
 static int pipe_prepare(struct rst_ctx *r, const FileEntry *f)
 {
-	if (!f->pipe || !other_end(r->files, r->nr_files, f) || f->pipe->size > FILES_PIPE_MAX)
+	/* An external pipe is inherited (files_prepare_tree made sure): it is never opened. */
+	if (!f->pipe || !other_end(r->files, r->nr_files, f) == !f->pipe->external ||
+	    f->pipe->size > FILES_PIPE_MAX)
 		return pr_err_ret(-EINVAL, "image 'files.img': pipe file %lu is corrupt",
 				  (unsigned long)f->id);
 	return 0;

@@ -6,8 +6,8 @@
 # (state T, untraced) and stay so, then run on after SIGCONT and exit once its sleep is
 # over. The same for `sh -c 'sleep 3; exit 0'` stopped while its child sleep runs: the
 # restore makes the child from the stopped sh, the child runs, the sh stays stopped. A
-# stopped `sleep` whose stdin is a pipe from outside the tree must be refused and left
-# stopped, untraced. Prints one `PASS stopped-root` or `FAIL stopped-root: reason`.
+# stopped process holding a netlink socket (the refuse-netlink state test) must be refused
+# and left stopped, untraced. Prints one `PASS stopped-root` or `FAIL stopped-root: reason`.
 # Env: BUILD (default: build in the repo), CRYO (default $BUILD/cryo). Run under the
 # subreaper (make test does): the restored process is an orphan once cryo has left.
 set -u
@@ -66,6 +66,8 @@ has_child() {
 	[[ -n $c ]]
 }
 
+netlink_ready() { [[ -e $STATE/netlink/ready ]]; }
+
 # start_stopped STDIN READY CMD...: CMD reading file STDIN, stopped by SIGSTOP once READY PID
 # says it is set up (not a subshell before its exec), in PID.
 start_stopped() {
@@ -119,12 +121,10 @@ rm -rf "$STATE" && mkdir -p "$STATE" || finish "can't make '$STATE'"
 # bash reports the killed jobs on stderr: keep that out of the test output.
 exec 2>"$STATE/shell.err"
 
-# Refused: its stdin is a pipe whose writer is outside the tree.
-exec {writer}< <(exec sleep 1000)
-PIDS+=("$!")
-start_stopped "/dev/fd/$writer" is_sleep sleep 1000
-exec {writer}<&-
-dump "$PID" refused && finish "the dump of a sleep reading a pipe from outside succeeded"
+# Refused: the netlink socket of the refuse-netlink state test, stopped once it is set up.
+mkdir -p "$STATE/netlink" || finish "can't make '$STATE/netlink'"
+start_stopped /dev/null netlink_ready "$BUILD/tests/cr/refuse-netlink" "$STATE/netlink"
+dump "$PID" refused && finish "the dump of a process with a netlink socket succeeded"
 stopped "$PID" "after the refused dump"
 kill -KILL "$PID"
 
